@@ -1,0 +1,21 @@
+"""Batch inference: the specs of ``run_batch`` and the machinery that runs them."""
+
+from squall.batch.specs import (
+    FileEncoding,
+    InferenceEngine,
+    InputFormat,
+    InputSpec,
+    JobSpec,
+    OutputSpec,
+    SaveMode,
+)
+
+__all__ = [
+    "FileEncoding",
+    "InferenceEngine",
+    "InputFormat",
+    "InputSpec",
+    "JobSpec",
+    "OutputSpec",
+    "SaveMode",
+]

@@ -1,0 +1,180 @@
+"""The output sink of a job: prepare the location, write parts, commit, write ``_SUCCESS``.
+
+Lifecycle, in the order the job drives it:
+
+1. ``prepare`` (client, before anything is written): apply the save mode.
+2. ``PartWriter`` (worker, per shard): stream batches into a temporary file next to the final
+   one, then ``commit`` renames it to ``part-<shard>.parquet``. The name depends only on the
+   shard, and the rename replaces atomically, so a retried shard can never leave two copies.
+3. ``write_success`` (supervisor, once every shard is committed): ``_SUCCESS`` is last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from squall.errors import InvalidSpecError, OutputNotEmptyError
+from squall.stages import StageManager, StagePath, parse_stage_path
+
+__all__ = [
+    "SUCCESS_FILE",
+    "PartWriter",
+    "output_dir",
+    "part_name",
+    "prepare_output",
+    "to_output_table",
+    "write_success",
+]
+
+SUCCESS_FILE = "_SUCCESS"
+
+
+def part_name(shard: int) -> str:
+    return f"part-{shard:06d}.parquet"
+
+
+def output_dir(stages: StageManager, location: str) -> Path:
+    """The local folder of an output location; refuses anything but an internal stage."""
+    stage, rel = stages.resolve(location)
+    if not stage.is_internal:
+        raise InvalidSpecError(
+            f"output location {location} is on external stage @{stage.name}: "
+            "job output must go to an internal stage"
+        )
+    return Path(stage.full_path(rel))
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return [folder] if folder.exists() else []
+    found: list[Path] = []
+    for root, _dirs, files in os.walk(folder):
+        found.extend(Path(root) / f for f in files)
+    return sorted(found)
+
+
+def prepare_output(stages: StageManager, location: str, mode: Any, *, dry_run: bool = False) -> str:
+    """Apply the save mode to ``location``; return the location normalised as ``@stage/path/``.
+
+    With ``dry_run`` nothing is deleted: only the checks run (used while validating).
+    """
+    from squall.batch.specs import SaveMode
+
+    sp: StagePath = parse_stage_path(location)
+    normalised = str(sp).rstrip("/") + "/"
+    folder = output_dir(stages, normalised)
+    files = _visible_files(folder)
+    if files and mode == SaveMode.ERROR:
+        base = str(sp).rstrip("/")
+        shown = [base + "/" + str(f.relative_to(folder)) if f != folder else base for f in files]
+        raise OutputNotEmptyError(normalised, shown)
+    if files and mode == SaveMode.OVERWRITE and not dry_run:
+        stages.remove(normalised)
+    if not dry_run:
+        folder.mkdir(parents=True, exist_ok=True)
+    return normalised
+
+
+def write_success(folder: Path, summary: dict[str, Any]) -> None:
+    tmp = folder / f".{SUCCESS_FILE}.{uuid.uuid4().hex}"
+    tmp.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    os.replace(tmp, folder / SUCCESS_FILE)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _is_nested(value: Any) -> bool:
+    return isinstance(value, list | tuple | dict | np.ndarray)
+
+
+def to_output_table(out: pd.DataFrame) -> pa.Table:
+    """A model's output frame as Arrow; nested values (lists, dicts, arrays) as JSON strings."""
+    columns: dict[str, pa.Array] = {}
+    for name in out.columns:
+        series = out[name]
+        if series.dtype == object:
+            sample = next((v for v in series if v is not None), None)
+            if _is_nested(sample):
+                texts = [None if v is None else json.dumps(_jsonable(v)) for v in series]
+                columns[str(name)] = pa.array(texts, type=pa.string())
+                continue
+        columns[str(name)] = pa.Array.from_pandas(series)
+    return pa.table(columns)
+
+
+class PartWriter:
+    """Writes one shard's output to a temporary file, then commits it under its final name."""
+
+    def __init__(self, folder: Path, shard: int) -> None:
+        self.folder = folder
+        self.final = folder / part_name(shard)
+        self.tmp = folder / f".{part_name(shard)}.{uuid.uuid4().hex}.tmp"
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._schema = table.schema
+            dictionary = [
+                f.name
+                for f in table.schema
+                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            ]
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(
+                self.tmp, table.schema, use_dictionary=dictionary or False
+            )
+        elif self._schema is not None and table.schema != self._schema:
+            table = _conform(table, self._schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def commit(self, empty_schema: pa.Schema | None = None) -> Path:
+        if self._writer is None:
+            # A shard whose batches all came out empty still commits a valid, empty part.
+            schema = empty_schema if empty_schema is not None else pa.schema([])
+            self.folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(schema.empty_table(), self.tmp)
+        else:
+            self._writer.close()
+        os.replace(self.tmp, self.final)
+        return self.final
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast a later batch to the part's schema (a column typed null in the first batch, say)."""
+    try:
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError) as exc:
+        raise TypeError(
+            f"a batch's output schema {table.schema} does not match the earlier batches' {schema}"
+        ) from exc

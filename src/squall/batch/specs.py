@@ -1,0 +1,211 @@
+"""The specifications a user passes to ``run_batch``: what to read, where to write, how to run.
+
+Each spec checks what it can on its own at construction; checks that need the model, the
+input or the workspace live in ``squall.batch.validate``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from squall.errors import InvalidSpecError
+
+__all__ = [
+    "FileEncoding",
+    "InferenceEngine",
+    "InputFormat",
+    "InputSpec",
+    "JobSpec",
+    "OutputSpec",
+    "SaveMode",
+]
+
+
+class _StrEnum(enum.StrEnum):
+    @classmethod
+    def parse(cls, value: Any, what: str) -> Any:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            for member in cls:
+                if value.strip().lower() in (member.value.lower(), member.name.lower()):
+                    return member
+        choices = ", ".join(m.name for m in cls)
+        raise InvalidSpecError(f"unknown {what} {value!r}; choose one of {choices}")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SaveMode(_StrEnum):
+    """What to do when the output location already holds files."""
+
+    ERROR = "error"
+    OVERWRITE = "overwrite"
+
+
+class InputFormat(_StrEnum):
+    """How a column_handling column's values are to be read."""
+
+    FULL_STAGE_PATH = "full_stage_path"
+
+
+class FileEncoding(_StrEnum):
+    """What the model receives in place of a file's stage path."""
+
+    RAW_BYTES = "raw_bytes"
+    BASE64 = "base64"
+    BASE64_DATA_URL = "base64_data_url"
+
+
+class InferenceEngine(_StrEnum):
+    VLLM = "vllm"
+
+
+@dataclass(frozen=True)
+class ColumnHandling:
+    input_format: InputFormat
+    convert_to: FileEncoding
+
+
+@dataclass
+class InputSpec:
+    """How to read X: job-wide params, file columns, partitioning."""
+
+    params: dict[str, Any] | None = None
+    column_handling: dict[str, Any] | None = None
+    partition_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.params is not None and not isinstance(self.params, dict):
+            raise InvalidSpecError(f"InputSpec.params must be a dict, not {self.params!r}")
+        if self.partition_column is not None and (
+            not isinstance(self.partition_column, str) or not self.partition_column
+        ):
+            raise InvalidSpecError(
+                f"InputSpec.partition_column must be a column name, not {self.partition_column!r}"
+            )
+        self._handling = _parse_column_handling(self.column_handling)
+
+    @property
+    def file_columns(self) -> dict[str, ColumnHandling]:
+        """column_handling parsed: column name as given -> how to read it."""
+        return dict(self._handling)
+
+
+def _parse_column_handling(raw: dict[str, Any] | None) -> dict[str, ColumnHandling]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidSpecError(f"InputSpec.column_handling must be a dict, not {raw!r}")
+    out: dict[str, ColumnHandling] = {}
+    for column, how in raw.items():
+        if not isinstance(how, dict):
+            raise InvalidSpecError(
+                f"column_handling[{column!r}] must be a dict with input_format and convert_to, "
+                f"not {how!r}"
+            )
+        unknown = set(how) - {"input_format", "convert_to"}
+        if unknown:
+            raise InvalidSpecError(
+                f"column_handling[{column!r}] has unknown key(s) {sorted(unknown)}; "
+                "expected input_format and convert_to"
+            )
+        fmt = InputFormat.parse(
+            how.get("input_format", InputFormat.FULL_STAGE_PATH), f"input_format for {column!r}"
+        )
+        enc = FileEncoding.parse(
+            how.get("convert_to", FileEncoding.RAW_BYTES), f"convert_to for {column!r}"
+        )
+        out[str(column)] = ColumnHandling(fmt, enc)
+    return out
+
+
+@dataclass
+class OutputSpec:
+    """Where the output goes: exactly one of ``stage_location`` and ``base_stage_location``."""
+
+    stage_location: str | None = None
+    mode: SaveMode | str = SaveMode.ERROR
+    base_stage_location: str | None = None
+
+    def __post_init__(self) -> None:
+        self.mode = SaveMode.parse(self.mode, "save mode")
+        if (self.stage_location is None) == (self.base_stage_location is None):
+            raise InvalidSpecError(
+                "OutputSpec needs exactly one of stage_location and base_stage_location "
+                f"(got stage_location={self.stage_location!r}, "
+                f"base_stage_location={self.base_stage_location!r})"
+            )
+
+
+_JOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+@dataclass
+class JobSpec:
+    """How to run the job: its name, workers, batch size, retries, error policy."""
+
+    job_name: str | None = None
+    job_name_prefix: str | None = None
+    function_name: str | None = None
+    num_workers: int | None = None
+    replicas: int | None = None
+    max_batch_rows: int | None = None
+    cpu_requests: str | float | None = None
+    memory_requests: str | None = None
+    gpu_requests: str | int | None = None
+    block: bool = False
+    max_retries: int = 3
+    on_error: str = "fail"
+    max_error_rate: float | None = None
+    shard_rows: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.job_name is not None and self.job_name_prefix is not None:
+            raise InvalidSpecError(
+                f"give job_name ({self.job_name!r}) or job_name_prefix "
+                f"({self.job_name_prefix!r}), not both"
+            )
+        for what in ("job_name", "job_name_prefix"):
+            value = getattr(self, what)
+            if value is not None and (not isinstance(value, str) or not _JOB_NAME.match(value)):
+                raise InvalidSpecError(
+                    f"{what} {value!r} is not a valid name: use letters, digits, _ and $, "
+                    "starting with a letter or _"
+                )
+        for what in ("num_workers", "replicas", "max_batch_rows", "shard_rows"):
+            value = getattr(self, what)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise InvalidSpecError(f"JobSpec.{what} must be a positive int, not {value!r}")
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or self.max_retries < 0
+        ):
+            raise InvalidSpecError(
+                f"JobSpec.max_retries must be an int >= 0, not {self.max_retries!r}"
+            )
+        if self.on_error not in ("fail", "continue"):
+            raise InvalidSpecError(
+                f"JobSpec.on_error must be 'fail' or 'continue', not {self.on_error!r}"
+            )
+        if self.max_error_rate is not None:
+            if self.on_error != "continue":
+                raise InvalidSpecError(
+                    "JobSpec.max_error_rate applies only with on_error='continue'"
+                )
+            rate = self.max_error_rate
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+                raise InvalidSpecError(
+                    f"JobSpec.max_error_rate must be a fraction in [0, 1], not {rate!r}"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,149 @@
+"""Stream a job's input X into shards: Arrow IPC files under the job's scratch folder.
+
+Memory stays bounded by one batch plus one shard writer, whatever the size of X: a SQL
+query is read with DuckDB's streaming fetch, an Arrow table batch by batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from squall.errors import InvalidArgumentError
+
+__all__ = ["ShardInfo", "input_batches", "input_schema", "stage_batches"]
+
+# Staging reads X in batches of this many rows; a shard is closed once it holds at least
+# shard_rows rows or _SHARD_BYTES bytes, whichever comes first.
+STAGE_BATCH_ROWS = 65_536
+_SHARD_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    shard: int
+    path: str
+    rows: int
+    first_row: int
+
+
+def _as_arrow(X: Any) -> pa.Table | None:
+    """X as an Arrow table when it is an in-memory frame; None for a squall DataFrame."""
+    if isinstance(X, pa.Table):
+        return X
+    if isinstance(X, pa.RecordBatch):
+        return pa.Table.from_batches([X])
+    try:
+        import pandas as pd
+
+        if isinstance(X, pd.DataFrame):
+            return pa.Table.from_pandas(X, preserve_index=False)
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    module = type(X).__module__
+    if module.startswith("polars"):
+        return X.to_arrow()
+    return None
+
+
+def _check_input_type(X: Any) -> None:
+    from squall.warehouse import DataFrame
+
+    if isinstance(X, DataFrame) or _as_arrow(X) is not None:
+        return
+    raise InvalidArgumentError(
+        f"X must be a squall DataFrame, a pandas DataFrame, a pyarrow Table or a polars "
+        f"DataFrame, not {type(X).__module__}.{type(X).__name__}"
+    )
+
+
+def input_schema(X: Any) -> pa.Schema:
+    """The Arrow schema of X without reading its rows."""
+    from squall.warehouse import DataFrame
+
+    _check_input_type(X)
+    if isinstance(X, DataFrame):
+        return X.schema
+    table = _as_arrow(X)
+    assert table is not None
+    return table.schema
+
+
+def input_batches(X: Any, batch_rows: int = STAGE_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """X's rows as a stream of record batches."""
+    from squall.warehouse import DataFrame
+
+    _check_input_type(X)
+    if isinstance(X, DataFrame):
+        yield from X.iter_batches(batch_rows)
+        return
+    table = _as_arrow(X)
+    assert table is not None
+    yield from table.to_batches(max_chunksize=batch_rows)
+
+
+def stage_batches(
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    folder: Path,
+    shard_rows: int,
+    on_shard: Callable[[ShardInfo], None] | None = None,
+) -> list[ShardInfo]:
+    """Write the batches into shards of about ``shard_rows`` rows; return the shards.
+
+    ``on_shard`` is called with each shard as soon as its file is complete.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    shards: list[ShardInfo] = []
+    writer: pa.ipc.RecordBatchFileWriter | None = None
+    path = ""
+    rows = nbytes = first_row = 0
+
+    def close() -> None:
+        nonlocal writer, rows, nbytes, first_row
+        if writer is None:
+            return
+        writer.close()
+        info = ShardInfo(len(shards), path, rows, first_row)
+        shards.append(info)
+        if on_shard is not None:
+            on_shard(info)
+        first_row += rows
+        writer, rows, nbytes = None, 0, 0
+
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        if batch.schema != schema:
+            batch = pa.RecordBatch.from_arrays(
+                [batch.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema
+            )
+        offset = 0
+        while offset < batch.num_rows:
+            if writer is None:
+                path = str(folder / f"shard-{len(shards):06d}.arrow")
+                writer = pa.ipc.new_file(path, schema)
+            take = min(batch.num_rows - offset, shard_rows - rows)
+            piece = batch.slice(offset, take)
+            writer.write_batch(piece)
+            rows += take
+            nbytes += piece.nbytes
+            offset += take
+            if rows >= shard_rows or nbytes >= _SHARD_BYTES:
+                close()
+    close()
+    return shards
+
+
+def remove_shards(folder: Path) -> None:
+    """Delete a job's staged input (after it is DONE)."""
+    if not folder.is_dir():
+        return
+    for entry in os.scandir(folder):
+        if entry.name.startswith("shard-") and entry.name.endswith(".arrow"):
+            os.unlink(entry.path)

@@ -1,0 +1,154 @@
+"""Check a ``run_batch`` call against the model, the input and the workspace; build its plan.
+
+Everything here runs in the client before anything is written: a misuse raises an error
+that names the bad value, and leaves no job, no scratch files and no output behind.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from squall.batch.output import output_dir, prepare_output
+from squall.batch.plan import JobPlan
+from squall.batch.specs import InputSpec, JobSpec, OutputSpec
+from squall.batch.staging import input_schema
+from squall.errors import InvalidSpecError
+
+__all__ = ["COMPUTE_POOLS", "default_batch_rows", "make_job_name", "match_column", "plan_job"]
+
+COMPUTE_POOLS = ("local",)
+DEFAULT_BATCH_ROWS = 65_536
+DEFAULT_FILE_BATCH_ROWS = 64
+
+
+def default_batch_rows(has_files: bool) -> int:
+    return DEFAULT_FILE_BATCH_ROWS if has_files else DEFAULT_BATCH_ROWS
+
+
+def make_job_name(job_spec: JobSpec) -> str:
+    if job_spec.job_name:
+        return job_spec.job_name
+    prefix = job_spec.job_name_prefix or "BATCH_INFERENCE"
+    return f"{prefix}_{uuid.uuid4().hex.upper()}"
+
+
+def match_column(name: str, columns: list[str], what: str) -> str:
+    """The column of ``columns`` that ``name`` means: exact, else case-insensitive and unique."""
+    if name in columns:
+        return name
+    hits = [c for c in columns if c.lower() == name.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise InvalidSpecError(f"{what} {name!r} matches several columns of X: {hits}")
+    raise InvalidSpecError(f"{what} {name!r} is not a column of X; X has columns {columns}")
+
+
+def _input_names(signature: Any) -> list[str]:
+    return [spec.name for spec in signature.inputs]
+
+
+def plan_job(
+    session: Any,
+    *,
+    model_name: str,
+    version_name: str,
+    model_path: Path,
+    X: Any,
+    input_spec: InputSpec | None,
+    output_spec: OutputSpec,
+    job_spec: JobSpec | None,
+    job_name: str,
+    compute_pool: str | None,
+) -> tuple[JobPlan, pa.Schema]:
+    """Validate a run_batch call; return its plan and the schema of X. Writes nothing."""
+    from squall.model.custom_model import resolve_params
+    from squall.model.packaging import read_manifest
+
+    input_spec = input_spec if input_spec is not None else InputSpec()
+    job_spec = job_spec if job_spec is not None else JobSpec()
+    if not isinstance(output_spec, OutputSpec):
+        raise InvalidSpecError(f"output_spec must be an OutputSpec, not {output_spec!r}")
+    pool = (compute_pool or "local").lower()
+    if pool not in COMPUTE_POOLS:
+        raise InvalidSpecError(
+            f"unknown compute_pool {compute_pool!r}; choose one of {', '.join(COMPUTE_POOLS)}"
+        )
+
+    manifest = read_manifest(model_path)
+    function = manifest.resolve_function(job_spec.function_name)
+    signature = function.signature
+    params = resolve_params(signature, input_spec.params)
+
+    if job_spec.gpu_requests not in (None, 0, "0") and not manifest.options.get("gpu_support"):
+        raise InvalidSpecError(
+            f"gpu_requests={job_spec.gpu_requests!r}, but model {model_name} version "
+            f"{version_name} ({manifest.model_type}) does not run on a GPU"
+        )
+
+    schema = input_schema(X)
+    columns = list(schema.names)
+    model_columns = [match_column(n, columns, "model input") for n in _input_names(signature)]
+    file_columns = {
+        match_column(col, columns, "column_handling column"): [
+            h.input_format.value,
+            h.convert_to.value,
+        ]
+        for col, h in input_spec.file_columns.items()
+    }
+
+    partition = None
+    if input_spec.partition_column is not None:
+        partition = match_column(input_spec.partition_column, columns, "partition_column")
+    if function.kind == "partitioned" or partition is not None:
+        raise InvalidSpecError(
+            f"function {function.name!r}: partitioned execution (partition_column="
+            f"{input_spec.partition_column!r}) is not supported by this version of squall"
+        )
+
+    lowered = {c.lower(): c for c in columns}
+    clashes = [o.name for o in signature.outputs if o.name.lower() in lowered]
+    if clashes:
+        raise InvalidSpecError(
+            f"output column(s) {clashes} of function {function.name!r} clash with input "
+            f"column(s) {[lowered[c.lower()] for c in clashes]}; rename the input columns"
+        )
+
+    if output_spec.stage_location is not None:
+        location = output_spec.stage_location
+    else:
+        assert output_spec.base_stage_location is not None
+        location = output_spec.base_stage_location.rstrip("/") + "/" + job_name + "/"
+    location = prepare_output(session.stages, location, output_spec.mode, dry_run=True)
+    if session.catalog.query_one("SELECT 1 FROM jobs WHERE name = ?", (job_name,)):
+        from squall.errors import AlreadyExistsError
+
+        raise AlreadyExistsError(f"a job named {job_name} exists already; choose another job_name")
+
+    workers = job_spec.num_workers or job_spec.replicas or os.cpu_count() or 1
+    plan = JobPlan(
+        model_name=model_name,
+        version_name=version_name,
+        model_path=str(model_path),
+        function=function.name,
+        function_kind=function.kind,
+        output_location=location,
+        output_dir=str(output_dir(session.stages, location)),
+        scratch_dir=str(session.home / "jobs" / job_name),
+        params=params,
+        model_columns=model_columns,
+        file_columns=file_columns,
+        partition_column=partition,
+        max_batch_rows=job_spec.max_batch_rows or default_batch_rows(bool(file_columns)),
+        num_workers=workers,
+        max_retries=job_spec.max_retries,
+        on_error=job_spec.on_error,
+        max_error_rate=job_spec.max_error_rate,
+        compute_pool=pool,
+    )
+    return plan, schema

@@ -1,0 +1,152 @@
+"""The SQLite catalog: the truth about stages, models, jobs and shards of a workspace.
+
+Many processes share it (the client, a supervisor per job, its workers, the CLI), so it runs
+in WAL mode with a busy timeout, every transaction is short, and no connection is shared
+across processes or threads: each call opens its own connection (cheap for SQLite).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stages (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    url TEXT,
+    options TEXT NOT NULL DEFAULT '{}',
+    encryption TEXT,
+    kms_key_id TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    default_version TEXT,
+    comment TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    model TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+    version TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    model_type TEXT NOT NULL,
+    functions TEXT NOT NULL,
+    comment TEXT,
+    created REAL NOT NULL,
+    PRIMARY KEY (model, version)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    message TEXT,
+    model TEXT,
+    version TEXT,
+    function TEXT,
+    output_location TEXT,
+    compute_pool TEXT,
+    spec TEXT NOT NULL DEFAULT '{}',
+    rows_total INTEGER NOT NULL DEFAULT 0,
+    rows_done INTEGER NOT NULL DEFAULT 0,
+    error_rows INTEGER NOT NULL DEFAULT 0,
+    shards_total INTEGER NOT NULL DEFAULT 0,
+    shards_done INTEGER NOT NULL DEFAULT 0,
+    created_time REAL NOT NULL,
+    started_time REAL,
+    first_output_time REAL,
+    completed_time REAL,
+    heartbeat REAL,
+    supervisor_pid INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    staging INTEGER NOT NULL DEFAULT 0,
+    stager_pid INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_time);
+CREATE TABLE IF NOT EXISTS shards (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    shard INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    first_row INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'PENDING',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    rows_done INTEGER NOT NULL DEFAULT 0,
+    error_rows INTEGER NOT NULL DEFAULT 0,
+    worker TEXT,
+    error TEXT,
+    completed REAL,
+    PRIMARY KEY (job_id, shard)
+);
+"""
+
+
+class Catalog:
+    """Access to ``<home>/catalog.db``; safe to use from any process or thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(_SCHEMA)
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def connect(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """A connection in one transaction: committed on success, rolled back on error."""
+        con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        try:
+            con.execute("PRAGMA foreign_keys=ON")
+            con.execute("PRAGMA synchronous=NORMAL")
+            if write:
+                _begin(con)
+            else:
+                con.execute("BEGIN")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self.connect(write=False) as con:
+            return [dict(r) for r in con.execute(sql, args).fetchall()]
+
+    def query_one(self, sql: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, args)
+        return rows[0] if rows else None
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        with self.connect() as con:
+            return con.execute(sql, args).rowcount
+
+
+def _begin(con: sqlite3.Connection) -> None:
+    # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock on an
+    # upgrade; the busy timeout covers waiting, this loop covers a rare SQLITE_BUSY on WAL
+    # recovery that the timeout does not.
+    deadline = time.monotonic() + 60.0
+    while True:
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

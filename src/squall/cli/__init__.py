@@ -1,0 +1,301 @@
+"""The ``squall`` command: a thin shell over the Python API.
+
+squall [--home DIR] demo
+squall stage ls|create|put|get|rm|drop ...
+squall model ls [NAME]
+squall run MODEL[:VERSION] (--sql Q | --table T | --files @stage/path) --output @stage/path/
+squall jobs ls|show|logs|wait|cancel|delete ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from squall.cli.output import print_json, print_table, progress_bar
+
+__all__ = ["main"]
+
+
+def _session(args: argparse.Namespace) -> Any:
+    import squall
+
+    return squall.connect(args.home)
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    return [dict(r) for r in df.to_dict(orient="records")]
+
+
+# -- stage ------------------------------------------------------------------------------
+def cmd_stage(args: argparse.Namespace) -> int:
+    s = _session(args)
+    if args.action == "ls":
+        if args.path is None:
+            cols = ["name", "kind", "url", "encryption"]
+            rows = [{c: getattr(i, c) for c in cols} for i in s.list_stages()]
+            print_json(rows) if args.json else print_table(rows, cols)
+            return 0
+        files = s.list_stage(args.path, pattern=args.pattern)
+        rows = [{"path": f.path, "size": f.size, "last_modified": f.last_modified} for f in files]
+        print_json(rows) if args.json else print_table(rows, ["path", "size", "last_modified"])
+    elif args.action == "create":
+        s.create_stage(args.name, url=args.url, exists_ok=args.exists_ok)
+        print(f"stage @{args.name.lower()} created")
+    elif args.action == "put":
+        done = s.put(args.local, args.path)
+        for f in done:
+            print(f"uploaded {f.path} ({f.size:,} bytes)")
+    elif args.action == "get":
+        for p in s.get(args.path, args.local):
+            print(f"downloaded {p}")
+    elif args.action == "rm":
+        for p in s.remove(args.path):
+            print(f"removed {p}")
+    elif args.action == "drop":
+        s.drop_stage(args.name)
+        print(f"stage @{args.name.lower()} dropped")
+    return 0
+
+
+# -- model ------------------------------------------------------------------------------
+def cmd_model(args: argparse.Namespace) -> int:
+    from squall.registry import Registry
+
+    reg = Registry(_session(args))
+    if args.name is None:
+        df = reg.show_models()
+        cols = ["name", "versions", "default_version", "comment", "created_on"]
+    else:
+        df = reg.get_model(args.name).show_versions()
+        cols = ["name", "model_type", "functions", "is_default", "comment", "created_on"]
+    rows = _records(df)
+    print_json(rows) if args.json else print_table(rows, cols)
+    return 0
+
+
+# -- run --------------------------------------------------------------------------------
+def _parse_param(text: str) -> tuple[str, Any]:
+    import json
+
+    if "=" not in text:
+        raise SystemExit(f"--param {text!r}: expected NAME=VALUE")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import squall
+    from squall.batch import FileEncoding, InputFormat, InputSpec, JobSpec, OutputSpec, SaveMode
+    from squall.registry import Registry
+
+    s = _session(args)
+    name, _, version = args.model.partition(":")
+    model = Registry(s).get_model(name)
+    mv = model.version(version) if version else model.default
+    handling = None
+    if args.sql:
+        X = s.sql(args.sql)
+    elif args.table:
+        X = s.table(args.table)
+    else:
+        X = squall.list_stage_files(args.files, pattern=args.pattern, column_name=args.file_column)
+        handling = {
+            args.file_column: {
+                "input_format": InputFormat.FULL_STAGE_PATH,
+                "convert_to": FileEncoding.parse(args.encoding, "encoding"),
+            }
+        }
+    params = dict(_parse_param(p) for p in args.param or [])
+    job = mv.run_batch(
+        X,
+        compute_pool=args.compute_pool,
+        input_spec=InputSpec(params=params or None, column_handling=handling),
+        output_spec=OutputSpec(stage_location=args.output, mode=SaveMode.parse(args.mode, "mode")),
+        job_spec=JobSpec(
+            job_name=args.name,
+            function_name=args.function,
+            num_workers=args.workers,
+            max_batch_rows=args.batch_rows,
+        ),
+    )
+    print(job.name)
+    if args.wait:
+        status = progress_bar(job)
+        print(f"{job.name} {status} {job.message or ''}".rstrip())
+        return 0 if status == "DONE" else 1
+    return 0
+
+
+# -- jobs -------------------------------------------------------------------------------
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from squall import jobs
+
+    s = _session(args)
+    if args.action == "ls":
+        df = jobs.list_jobs(limit=args.limit, status=args.status, session=s)
+        rows = _records(df)
+        cols = [
+            "name",
+            "status",
+            "model",
+            "version",
+            "rows_done",
+            "rows_total",
+            "created_time",
+            "message",
+        ]
+        print_json(rows) if args.json else print_table(rows, cols)
+        return 0
+    job = jobs.get_job(args.name, session=s)
+    if args.action == "show":
+        info = job.info()
+        info["progress"] = str(job.progress)
+        if args.json:
+            print_json(info)
+        else:
+            for key, value in info.items():
+                print(f"{key:>18}: {'' if value is None else value}")
+        return 0
+    if args.action == "logs":
+        return _follow_logs(job) if args.follow else (print(job.get_logs(limit=args.limit)) or 0)
+    if args.action == "wait":
+        status = progress_bar(job)
+        print(f"{job.name} {status} {job.message or ''}".rstrip())
+        return 0 if status == "DONE" else 1
+    if args.action == "cancel":
+        status = job.cancel()
+        if status in ("CANCELLING", "PENDING", "RUNNING"):
+            status = job.wait(timeout=args.timeout)
+        print(f"{job.name} {status}")
+        return 0 if status == "CANCELLED" else 1
+    if args.action == "delete":
+        jobs.delete_job(job, session=s)
+        print(f"{job.name} deleted")
+        return 0
+    raise AssertionError(args.action)
+
+
+def _follow_logs(job: Any) -> int:
+    import time
+
+    from squall.jobs.status import FINAL
+
+    shown = 0
+    while True:
+        final = job.status in FINAL
+        lines = job.get_logs().splitlines()
+        for line in lines[shown:]:
+            print(line, flush=True)
+        shown = len(lines)
+        if final:
+            return 0
+        time.sleep(0.5)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="squall", description="Local-first batch inference.")
+    p.add_argument(
+        "--home", default=None, help="workspace folder (default: $SQUALL_HOME or ~/.squall)"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run a real batch job on a demo workspace")
+    d.add_argument("--rows", type=int, default=200_000)
+    d.set_defaults(
+        func=lambda a: __import__("squall.cli.demo", fromlist=["run_demo"]).run_demo(
+            a.home or ".squall-demo", a.rows
+        )
+    )
+
+    st = sub.add_parser("stage", help="stages and their files")
+    st_sub = st.add_subparsers(dest="action", required=True)
+    x = st_sub.add_parser("ls", help="list stages, or the files under a stage path")
+    x.add_argument("path", nargs="?")
+    x.add_argument("--pattern")
+    x.add_argument("--json", action="store_true")
+    x = st_sub.add_parser("create", help="create a stage")
+    x.add_argument("name")
+    x.add_argument("--url")
+    x.add_argument("--exists-ok", action="store_true")
+    x = st_sub.add_parser("put", help="upload files: squall stage put LOCAL @stage/path/")
+    x.add_argument("local")
+    x.add_argument("path")
+    x = st_sub.add_parser("get", help="download files: squall stage get @stage/path/ LOCAL_DIR")
+    x.add_argument("path")
+    x.add_argument("local")
+    x = st_sub.add_parser("rm", help="remove the files under a stage path")
+    x.add_argument("path")
+    x = st_sub.add_parser("drop", help="drop a stage")
+    x.add_argument("name")
+    st.set_defaults(func=cmd_stage)
+
+    m = sub.add_parser("model", help="registered models")
+    m_sub = m.add_subparsers(dest="action", required=True)
+    x = m_sub.add_parser("ls", help="list models, or the versions of one")
+    x.add_argument("name", nargs="?")
+    x.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_model)
+
+    r = sub.add_parser("run", help="start a batch job")
+    r.add_argument("model", help="MODEL or MODEL:VERSION")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--sql")
+    src.add_argument("--table")
+    src.add_argument("--files", help="@stage/path: the files under it, one row each")
+    r.add_argument("--pattern", help="with --files: a regex the paths must match")
+    r.add_argument("--file-column", default="FILE_PATH")
+    r.add_argument("--encoding", default="raw_bytes", help="raw_bytes, base64 or base64_data_url")
+    r.add_argument("--output", required=True, help="@stage/path/ for the Parquet output")
+    r.add_argument("--mode", default="error", help="error (default) or overwrite")
+    r.add_argument("--param", action="append", help="NAME=VALUE (JSON values parsed), repeatable")
+    r.add_argument("--function")
+    r.add_argument("--name", help="job name")
+    r.add_argument("--workers", type=int)
+    r.add_argument("--batch-rows", type=int)
+    r.add_argument("--compute-pool")
+    r.add_argument("--wait", action="store_true", help="show progress until the job ends")
+    r.set_defaults(func=cmd_run)
+
+    j = sub.add_parser("jobs", help="batch jobs")
+    j_sub = j.add_subparsers(dest="action", required=True)
+    x = j_sub.add_parser("ls", help="list jobs, newest first")
+    x.add_argument("--status")
+    x.add_argument("--limit", type=int, default=20)
+    x.add_argument("--json", action="store_true")
+    for action, text in (
+        ("show", "a job's record and progress"),
+        ("logs", "a job's logs"),
+        ("wait", "wait for a job, with a progress bar"),
+        ("cancel", "cancel a job"),
+        ("delete", "delete a job's record and scratch files"),
+    ):
+        x = j_sub.add_parser(action, help=text)
+        x.add_argument("name")
+        if action == "show":
+            x.add_argument("--json", action="store_true")
+        if action == "logs":
+            x.add_argument("--follow", "-f", action="store_true")
+            x.add_argument("--limit", type=int, default=-1)
+        if action == "cancel":
+            x.add_argument("--timeout", type=float, default=60)
+    j.set_defaults(func=cmd_jobs)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from squall.errors import SquallError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (SquallError, FileNotFoundError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,212 @@
+"""The embedded default compute pool: worker processes on this machine.
+
+Each worker is a spawned process that loads the model once and then runs the shards the
+supervisor sends it over a pipe. Its stdout and stderr go to its own log file, so a model's
+prints and tracebacks land in the job's logs tagged with the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import sys
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from squall.compute.base import Event, Executor
+
+__all__ = ["LocalExecutor"]
+
+
+def _redirect_output(log_path: str) -> None:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+
+
+def _exit_with_parent() -> None:
+    """End this worker when its supervisor is gone, even in the middle of a model call."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="squall-parent-watch", daemon=True).start()
+
+
+def _worker_main(home: str, job_id: str, worker: str, log_path: str, conn: Connection) -> None:
+    """Entry point of a local worker process."""
+    _redirect_output(log_path)
+    _exit_with_parent()
+    try:
+        from squall.batch.plan import JobPlan
+        from squall.batch.worker import ShardRunner
+        from squall.catalog import Catalog
+        from squall.stages import StageManager
+
+        catalog = Catalog(Path(home) / "catalog.db")
+        row = catalog.query_one("SELECT spec FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise LookupError(f"job {job_id} is not in the catalog")
+        plan = JobPlan.from_json(row["spec"])
+        runner = ShardRunner(plan, StageManager(Path(home), catalog))
+    except BaseException:
+        text = traceback.format_exc()
+        print(f"worker {worker} could not start:\n{text}", file=sys.stderr, flush=True)
+        conn.send(("failed", None, 0, {"error": text, "startup": True}))
+        return
+    print(f"worker {worker} ready (pid {os.getpid()})", flush=True)
+    conn.send(("ready", None, 0, {"pid": os.getpid()}))
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        shard, path = message
+
+        def progress(rows: int, shard: int = shard) -> None:
+            conn.send(("progress", shard, rows, {}))
+
+        try:
+            result = runner.run(shard, path, progress)
+        except Exception as exc:
+            text = traceback.format_exc()
+            print(f"shard {shard} failed:\n{text}", file=sys.stderr, flush=True)
+            conn.send(
+                ("failed", shard, 0, {"error": f"{type(exc).__name__}: {exc}", "traceback": text})
+            )
+            continue
+        conn.send(
+            (
+                "done",
+                shard,
+                result.rows,
+                {"error_rows": result.error_rows, "seconds": result.seconds},
+            )
+        )
+
+
+class LocalExecutor(Executor):
+    def __init__(self, home: str, job_id: str, log_dir: str) -> None:
+        self.home = home
+        self.job_id = job_id
+        self.log_dir = log_dir
+        self._ctx = multiprocessing.get_context("spawn")
+        self._procs: dict[str, Any] = {}
+        self._conns: dict[str, Connection] = {}
+        self._count = 0
+
+    def start_worker(self) -> str:
+        worker = f"w{self._count}"
+        self._count += 1
+        parent, child = self._ctx.Pipe(duplex=True)
+        log_path = os.path.join(self.log_dir, f"{worker}.log")
+        proc = self._ctx.Process(
+            target=_worker_main,
+            args=(self.home, self.job_id, worker, log_path, child),
+            name=f"squall-{worker}",
+            daemon=True,
+        )
+        proc.start()
+        child.close()
+        self._procs[worker] = proc
+        self._conns[worker] = parent
+        return worker
+
+    def pid(self, worker: str) -> int | None:
+        proc = self._procs.get(worker)
+        return proc.pid if proc is not None else None
+
+    def submit(self, worker: str, shard: int, path: str) -> None:
+        self._conns[worker].send((shard, path))
+
+    def events(self, timeout: float) -> list[Event]:
+        by_handle: dict[Any, tuple[str, str]] = {}
+        for worker, conn in self._conns.items():
+            by_handle[conn] = ("conn", worker)
+            by_handle[self._procs[worker].sentinel] = ("proc", worker)
+        if not by_handle:
+            return []
+        ready = multiprocessing.connection.wait(list(by_handle), timeout)
+        out: list[Event] = []
+        dead: list[str] = []
+        for handle in ready:
+            what, worker = by_handle[handle]
+            if what == "conn":
+                conn = self._conns[worker]
+                try:
+                    while conn.poll():
+                        kind, shard, rows, info = conn.recv()
+                        out.append(Event(kind, worker, shard, rows, info))
+                except (EOFError, OSError):
+                    dead.append(worker)
+            else:
+                dead.append(worker)
+        for worker in dict.fromkeys(dead):
+            proc = self._procs[worker]
+            proc.join(timeout=5)
+            out.append(Event("died", worker, info={"exitcode": proc.exitcode}))
+            self._forget(worker)
+        return out
+
+    def _forget(self, worker: str) -> None:
+        conn = self._conns.pop(worker, None)
+        if conn is not None:
+            conn.close()
+        self._procs.pop(worker, None)
+
+    def stop_worker(self, worker: str) -> None:
+        proc = self._procs.get(worker)
+        if proc is not None:
+            _kill_tree(proc.pid)
+            proc.join(timeout=10)
+        self._forget(worker)
+
+    def shutdown(self, grace: float = 3.0) -> None:
+        for worker, conn in list(self._conns.items()):
+            with contextlib.suppress(OSError):
+                conn.send(None)
+            del worker
+        procs = list(self._procs.values())
+        for proc in procs:
+            proc.join(timeout=grace)
+        for proc in procs:
+            if proc.is_alive():
+                _kill_tree(proc.pid)
+                proc.join(timeout=10)
+        for worker in list(self._procs):
+            self._forget(worker)
+
+
+def _kill_tree(pid: int | None) -> None:
+    """SIGKILL a worker and whatever processes its model started."""
+    if pid is None:
+        return
+    try:
+        root = psutil.Process(pid)
+        family = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for proc in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(family, timeout=10)

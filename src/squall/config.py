@@ -1,0 +1,48 @@
+"""Settings, and the one place where squall reads ``SQUALL_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings", "default_home", "settings"]
+
+
+def default_home() -> Path:
+    """The workspace used when ``squall.connect()`` is called without a folder."""
+    env = os.environ.get("SQUALL_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".squall"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tunables of the job machinery; defaults suit a laptop."""
+
+    # A supervisor writes its heartbeat this often ...
+    heartbeat_interval_s: float = 1.0
+    # ... and a job whose heartbeat is older than this is taken as dead (INTERNAL_ERROR).
+    heartbeat_timeout_s: float = 15.0
+    # How long a PENDING job may wait for its supervisor's first heartbeat.
+    supervisor_start_timeout_s: float = 60.0
+    # Seconds a worker gets to exit after SIGTERM before SIGKILL.
+    worker_stop_grace_s: float = 3.0
+
+
+def settings() -> Settings:
+    return Settings(
+        heartbeat_interval_s=_env_float("SQUALL_HEARTBEAT_INTERVAL", 1.0),
+        heartbeat_timeout_s=_env_float("SQUALL_HEARTBEAT_TIMEOUT", 15.0),
+        supervisor_start_timeout_s=_env_float("SQUALL_SUPERVISOR_START_TIMEOUT", 60.0),
+        worker_stop_grace_s=_env_float("SQUALL_WORKER_STOP_GRACE", 3.0),
+    )

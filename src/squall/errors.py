@@ -1,0 +1,141 @@
+"""Every error squall raises.
+
+One root, ``SquallError``; each subclass also inherits the builtin it resembles, so
+``except ValueError`` keeps working for callers who do not know squall::
+
+    SquallError
+    ├── InvalidArgumentError(ValueError)      a bad value passed to an API
+    │   ├── InvalidSpecError                  a bad InputSpec/OutputSpec/JobSpec or params
+    │   ├── SignatureError                    a signature that cannot be built or is broken
+    │   └── StagePathError                    a malformed or escaping stage path
+    ├── NotFoundError(LookupError)
+    │   ├── StageNotFoundError
+    │   ├── ModelNotFoundError                a model or a version
+    │   ├── TableNotFoundError
+    │   └── JobNotFoundError
+    ├── AlreadyExistsError(FileExistsError)
+    │   └── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
+    ├── JobStateError(RuntimeError)           an action the job's status does not allow
+    ├── JobFailedError(RuntimeError)          a blocking run whose job did not end DONE
+    ├── ModelOutputError(ValueError)          a model returned output that breaks its signature
+    ├── MissingExtraError(ImportError)        an optional backend is not installed
+    ├── NotSupportedError(NotImplementedError)  a feature this installation does not provide
+    └── WarehouseBusyError(TimeoutError)      another process kept the warehouse locked too long
+
+Errors carry the offending value in their message, and, where useful, as attributes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "InvalidArgumentError",
+    "InvalidSpecError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobStateError",
+    "MissingExtraError",
+    "ModelNotFoundError",
+    "ModelOutputError",
+    "NotFoundError",
+    "NotSupportedError",
+    "OutputNotEmptyError",
+    "SignatureError",
+    "SquallError",
+    "StageNotFoundError",
+    "StagePathError",
+    "TableNotFoundError",
+    "WarehouseBusyError",
+]
+
+
+class SquallError(Exception):
+    """The root of every error squall raises."""
+
+
+class InvalidArgumentError(SquallError, ValueError):
+    """A value passed to squall's API is not acceptable."""
+
+
+class InvalidSpecError(InvalidArgumentError):
+    """A batch specification (input, output, job, params) is not acceptable."""
+
+
+class SignatureError(InvalidArgumentError):
+    """A model signature cannot be built, or data does not fit it."""
+
+
+class StagePathError(InvalidArgumentError):
+    """A stage path is malformed or escapes its stage."""
+
+
+class NotFoundError(SquallError, LookupError):
+    """Something named does not exist."""
+
+    def __str__(self) -> str:  # LookupError quotes its message like a KeyError would not
+        return str(self.args[0]) if self.args else ""
+
+
+class StageNotFoundError(NotFoundError):
+    """No stage has this name."""
+
+
+class ModelNotFoundError(NotFoundError):
+    """No model, or no version of it, has this name."""
+
+
+class TableNotFoundError(NotFoundError):
+    """No warehouse table has this name."""
+
+
+class JobNotFoundError(NotFoundError):
+    """No job has this name."""
+
+
+class AlreadyExistsError(SquallError, FileExistsError):
+    """Something with this name exists already."""
+
+
+class OutputNotEmptyError(AlreadyExistsError):
+    """The output location holds files and the save mode is ERROR."""
+
+    def __init__(self, location: str, files: list[str]) -> None:
+        shown = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
+        super().__init__(
+            f"output location {location} is not empty ({len(files)} file(s): {shown}); "
+            "use an empty location, or mode=SaveMode.OVERWRITE to replace its contents"
+        )
+        self.location = location
+        self.files = files
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class JobStateError(SquallError, RuntimeError):
+    """The job's current status does not allow this action."""
+
+
+class JobFailedError(SquallError, RuntimeError):
+    """A job that was waited on ended in a status other than DONE."""
+
+
+class ModelOutputError(SquallError, ValueError):
+    """A model's output does not fit its signature."""
+
+
+class MissingExtraError(SquallError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, module: str, extra: str, what: str) -> None:
+        super().__init__(f"{what} needs the '{module}' package: pip install 'squall[{extra}]'")
+        self.module = module
+        self.extra = extra
+
+
+class NotSupportedError(SquallError, NotImplementedError):
+    """A feature (a stage kind, a backend) that this installation of squall does not provide."""
+
+
+class WarehouseBusyError(SquallError, TimeoutError):
+    """The warehouse stayed locked by another process past the wait deadline."""

@@ -1,0 +1,146 @@
+"""The ``Job`` handle: status, wait, progress, logs, cancel — from any process."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from squall.errors import JobNotFoundError
+from squall.jobs import status as st
+
+if TYPE_CHECKING:
+    from squall.session import Session
+
+__all__ = ["Job", "Progress"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a job has got."""
+
+    rows_done: int
+    rows_total: int
+    shards_done: int
+    shards_total: int
+    error_rows: int
+    rows_per_second: float | None
+    eta_seconds: float | None
+    elapsed_seconds: float | None
+
+    @property
+    def fraction(self) -> float:
+        return self.rows_done / self.rows_total if self.rows_total else 0.0
+
+    def __str__(self) -> str:
+        rate = f"{self.rows_per_second:,.0f} rows/s" if self.rows_per_second else "- rows/s"
+        eta = f"ETA {self.eta_seconds:.0f}s" if self.eta_seconds is not None else "ETA -"
+        return (
+            f"{self.rows_done:,}/{self.rows_total:,} rows ({self.fraction:.0%}), "
+            f"{self.shards_done}/{self.shards_total} shards, {rate}, {eta}, {self.error_rows} errors"
+        )
+
+
+class Job:
+    """A handle on one batch job, by id; every property reads the catalog afresh."""
+
+    def __init__(self, session: Session, job_id: str) -> None:
+        self._session = session
+        self.id = job_id
+        row = self._row()
+        self.name: str = row["name"]
+
+    def _row(self) -> dict[str, Any]:
+        catalog = self._session.catalog
+        row = catalog.query_one("SELECT * FROM jobs WHERE id = ?", (self.id,))
+        if row is None:
+            raise JobNotFoundError(f"job {self.id} does not exist (deleted?)")
+        return st.check_liveness(catalog, row)
+
+    def __repr__(self) -> str:
+        return f"Job(name={self.name!r}, status={self.status!r})"
+
+    @property
+    def status(self) -> str:
+        """PENDING, RUNNING, DONE, FAILED, CANCELLING, CANCELLED or INTERNAL_ERROR."""
+        return str(self._row()["status"])
+
+    @property
+    def message(self) -> str | None:
+        return self._row()["message"]
+
+    @property
+    def output_location(self) -> str:
+        return str(self._row()["output_location"])
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self._session.home / "jobs" / self.name
+
+    def info(self) -> dict[str, Any]:
+        """The job's catalog record (without its internal plan)."""
+        row = self._row()
+        row.pop("spec", None)
+        return row
+
+    @property
+    def progress(self) -> Progress:
+        row = self._row()
+        now = time.time()
+        started = row["started_time"]
+        end = row["completed_time"] or now
+        elapsed = end - started if started else None
+        rate = row["rows_done"] / elapsed if elapsed and row["rows_done"] else None
+        remaining = row["rows_total"] - row["rows_done"]
+        eta = None
+        if row["status"] == st.DONE:
+            eta = 0.0
+        elif rate and row["status"] in st.ACTIVE:
+            eta = remaining / rate
+        return Progress(
+            rows_done=row["rows_done"],
+            rows_total=row["rows_total"],
+            shards_done=row["shards_done"],
+            shards_total=row["shards_total"],
+            error_rows=row["error_rows"],
+            rows_per_second=rate,
+            eta_seconds=eta,
+            elapsed_seconds=elapsed,
+        )
+
+    def wait(self, timeout: float | None = None, poll: float = 0.1) -> str:
+        """Block until the job ends; return its final status. ``TimeoutError`` past ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            status = self.status
+            if status in st.FINAL:
+                return status
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.name} is still {status} after {timeout}s")
+            time.sleep(
+                delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
+            )
+            delay = min(delay * 1.5, poll)
+
+    def cancel(self) -> str:
+        """Ask the job to stop; its workers are ended. Returns the status after the request.
+
+        Cancelling a job that already ended changes nothing and returns its status.
+        """
+        catalog = self._session.catalog
+        catalog.execute(
+            "UPDATE jobs SET cancel_requested = 1, status = ? WHERE id = ? AND status IN (?, ?)",
+            (st.CANCELLING, self.id, st.PENDING, st.RUNNING),
+        )
+        return self.status
+
+    def get_logs(self, limit: int = -1) -> str:
+        """The supervisor's and the workers' output, each line tagged with its source."""
+        from squall.jobs.logs import read_logs
+
+        return read_logs(self.scratch_dir / "logs", limit)
+
+    def show_logs(self, limit: int = -1) -> None:
+        print(self.get_logs(limit))

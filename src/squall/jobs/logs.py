@@ -1,0 +1,31 @@
+"""A job's logs: the supervisor's file and one file per worker, read back tagged by source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["log_files", "read_logs"]
+
+
+def log_files(log_dir: Path) -> list[tuple[str, Path]]:
+    """(tag, path) of each log file: the supervisor first, then workers in start order."""
+    if not log_dir.is_dir():
+        return []
+    files = []
+    sup = log_dir / "supervisor.log"
+    if sup.exists():
+        files.append(("supervisor", sup))
+    workers = sorted(log_dir.glob("w*.log"), key=lambda p: (len(p.stem), p.stem))
+    files.extend((p.stem, p) for p in workers)
+    return files
+
+
+def read_logs(log_dir: Path, limit: int = -1) -> str:
+    """Every log line tagged ``[source]``; ``limit`` > 0 keeps the last ``limit`` lines."""
+    lines: list[str] = []
+    for tag, path in log_files(log_dir):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines.extend(f"[{tag}] {line.rstrip()}" for line in fh)
+    if limit is not None and limit > 0:
+        lines = lines[-limit:]
+    return "\n".join(lines)

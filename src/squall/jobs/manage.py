@@ -1,0 +1,100 @@
+"""Find, list and delete jobs of a workspace."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from squall.errors import InvalidArgumentError, JobNotFoundError, JobStateError
+from squall.jobs import status as st
+from squall.jobs.job import Job
+
+if TYPE_CHECKING:
+    from squall.session import Session
+
+__all__ = ["delete_job", "get_job", "list_jobs"]
+
+_COLUMNS = [
+    "name",
+    "status",
+    "message",
+    "model",
+    "version",
+    "function",
+    "output_location",
+    "rows_done",
+    "rows_total",
+    "error_rows",
+    "created_time",
+    "started_time",
+    "completed_time",
+]
+
+
+def _session(session: Session | None) -> Session:
+    from squall.session import get_active_session
+
+    return get_active_session(session)
+
+
+def _when(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value)
+
+
+def list_jobs(
+    limit: int = 10, status: str | None = None, session: Session | None = None
+) -> pd.DataFrame:
+    """The workspace's jobs, newest first, as a pandas DataFrame (``limit`` <= 0: all)."""
+    s = _session(session)
+    if status is not None and status.upper() not in (*st.ACTIVE, *st.FINAL):
+        raise InvalidArgumentError(
+            f"unknown status {status!r}; choose one of {', '.join((*st.ACTIVE, *st.FINAL))}"
+        )
+    sql = "SELECT * FROM jobs ORDER BY created_time DESC"
+    rows = [st.check_liveness(s.catalog, r) for r in s.catalog.query(sql)]
+    if status is not None:
+        rows = [r for r in rows if r["status"] == status.upper()]
+    if limit and limit > 0:
+        rows = rows[:limit]
+    records: list[dict[str, Any]] = []
+    for r in rows:
+        rec = {c: r[c] for c in _COLUMNS}
+        for c in ("created_time", "started_time", "completed_time"):
+            rec[c] = _when(r[c])
+        records.append(rec)
+    return pd.DataFrame.from_records(records, columns=_COLUMNS)
+
+
+def get_job(name: str, session: Session | None = None) -> Job:
+    """A handle on the job named ``name`` (case-insensitive), from any process."""
+    s = _session(session)
+    row = s.catalog.query_one("SELECT id FROM jobs WHERE name = ?", (name,))
+    if row is None:
+        row = s.catalog.query_one("SELECT id FROM jobs WHERE upper(name) = upper(?)", (name,))
+    if row is None:
+        recent = [
+            r["name"]
+            for r in s.catalog.query("SELECT name FROM jobs ORDER BY created_time DESC LIMIT 5")
+        ]
+        hint = f"; recent jobs: {', '.join(recent)}" if recent else "; the workspace has no jobs"
+        raise JobNotFoundError(f"no job named {name!r}{hint}")
+    return Job(s, row["id"])
+
+
+def delete_job(job_or_name: Job | str, session: Session | None = None) -> None:
+    """Delete a job's record, logs and scratch files (never its output).
+
+    A job that is still running must be cancelled first.
+    """
+    s = _session(session)
+    job = job_or_name if isinstance(job_or_name, Job) else get_job(job_or_name, s)
+    status = job.status
+    if status in st.ACTIVE:
+        raise JobStateError(
+            f"job {job.name} is {status}: cancel it first (job.cancel()), then delete it"
+        )
+    s.catalog.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
+    shutil.rmtree(job.scratch_dir, ignore_errors=True)

@@ -1,0 +1,105 @@
+"""Job statuses, and how a job's liveness is judged from its supervisor's heartbeat."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psutil
+
+from squall.catalog import Catalog
+from squall.config import settings
+
+__all__ = [
+    "ACTIVE",
+    "CANCELLED",
+    "CANCELLING",
+    "DONE",
+    "FAILED",
+    "FINAL",
+    "INTERNAL_ERROR",
+    "PENDING",
+    "RUNNING",
+    "check_liveness",
+    "finish",
+]
+
+PENDING = "PENDING"
+RUNNING = "RUNNING"
+DONE = "DONE"
+FAILED = "FAILED"
+CANCELLING = "CANCELLING"
+CANCELLED = "CANCELLED"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+ACTIVE = (PENDING, RUNNING, CANCELLING)
+FINAL = (DONE, FAILED, CANCELLED, INTERNAL_ERROR)
+
+
+def finish(
+    catalog: Catalog,
+    job_id: str,
+    status: str,
+    message: str | None,
+    *,
+    only_from: tuple[str, ...] = ACTIVE,
+) -> bool:
+    """Record a job's end, unless it already ended; True when this call recorded it."""
+    placeholders = ",".join("?" * len(only_from))
+    return (
+        catalog.execute(
+            f"UPDATE jobs SET status = ?, message = ?, completed_time = ? "
+            f"WHERE id = ? AND status IN ({placeholders})",
+            (status, message, time.time(), job_id, *only_from),
+        )
+        == 1
+    )
+
+
+def _alive(pid: int | None, since: float | None) -> bool:
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # A recycled pid belongs to a process started after the job's supervisor was.
+        return since is None or proc.create_time() <= since + 1.0
+    except psutil.NoSuchProcess:
+        return False
+
+
+def check_liveness(catalog: Catalog, row: dict[str, Any]) -> dict[str, Any]:
+    """The job's row, with a dead supervisor's job turned INTERNAL_ERROR (or CANCELLED).
+
+    A supervisor writes a heartbeat every second. Its job is dead when the heartbeat is
+    older than the timeout, or when its process is gone while the job is still active.
+    """
+    status = row["status"]
+    if status not in ACTIVE:
+        return row
+    cfg = settings()
+    now = time.time()
+    beat = row["heartbeat"]
+    pid = row["supervisor_pid"]
+    if beat is None:
+        started = row["created_time"]
+        stale = now - started > cfg.supervisor_start_timeout_s
+        dead = stale or (pid is not None and not _alive(pid, row["started_time"] or now))
+    else:
+        dead = now - beat > cfg.heartbeat_timeout_s or not _alive(pid, row["started_time"])
+    if not dead:
+        return row
+    if row["cancel_requested"]:
+        new, message = CANCELLED, "cancelled (the supervisor ended during cancellation)"
+    else:
+        new = INTERNAL_ERROR
+        message = (
+            "the job's supervisor stopped without recording an end "
+            f"(last heartbeat {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(beat)) if beat else 'never'})"
+        )
+    if finish(catalog, row["id"], new, message, only_from=(status,)):
+        row = dict(row, status=new, message=message)
+    else:
+        fresh = catalog.query_one("SELECT * FROM jobs WHERE id = ?", (row["id"],))
+        row = fresh or row
+    return row

@@ -1,0 +1,362 @@
+"""The supervisor: one detached process per job that drives it from PENDING to its end.
+
+It starts workers on the job's compute pool, hands them shard ids, retries the shard of a
+worker that died, records progress, honours cancel requests, writes ``_SUCCESS`` when every
+shard is committed, and makes sure no worker outlives the job. Run as
+``python -m squall.jobs.supervisor HOME JOB_ID``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from squall.batch.output import part_name, write_success
+from squall.batch.plan import JobPlan
+from squall.batch.staging import remove_shards
+from squall.catalog import Catalog
+from squall.compute import Event, Executor, get_executor
+from squall.config import settings
+from squall.jobs import status as st
+
+__all__ = ["Supervisor", "main"]
+
+
+def log(message: str) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"{stamp} {message}", flush=True)
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, catalog: Catalog, job_id: str, interval: float) -> None:
+        super().__init__(name="squall-heartbeat", daemon=True)
+        self.catalog, self.job_id, self.interval = catalog, job_id, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.catalog.execute(
+                    "UPDATE jobs SET heartbeat = ? WHERE id = ?", (time.time(), self.job_id)
+                )
+            except Exception as exc:  # a busy catalog must not kill the heartbeat
+                log(f"heartbeat not recorded: {exc}")
+
+
+class JobEnded(Exception):
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Supervisor:
+    def __init__(self, home: Path, job_id: str) -> None:
+        self.home = home
+        self.job_id = job_id
+        self.catalog = Catalog(home / "catalog.db")
+        row = self.catalog.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise LookupError(f"job {job_id} is not in the catalog")
+        self.job = row
+        self.plan = JobPlan.from_json(row["spec"])
+        self.log_dir = Path(self.plan.scratch_dir) / "logs"
+        self.shards: dict[int, dict[str, Any]] = {}
+        self.queue: collections.deque[int] = collections.deque()
+        self.busy: dict[str, int] = {}  # worker -> shard
+        self.idle: list[str] = []
+        self.starting: set[str] = set()
+        self.shard_rows: dict[int, int] = {}  # rows done so far in shards in flight
+        self.executor: Executor | None = None
+        self.staging = True
+        self._last_flush = 0.0
+
+    # -- catalog --------------------------------------------------------------------------
+    def _load_shards(self) -> None:
+        """Queue the shards recorded since the last call (staging adds them as it goes)."""
+        known = max(self.shards, default=-1)
+        rows = self.catalog.query(
+            "SELECT shard, path, rows, first_row, status, attempts FROM shards "
+            "WHERE job_id = ? AND shard > ? ORDER BY shard",
+            (self.job_id, known),
+        )
+        out_dir = Path(self.plan.output_dir)
+        for r in rows:
+            self.shards[r["shard"]] = r
+            committed = r["status"] == "DONE" and (out_dir / part_name(r["shard"])).exists()
+            if not committed:
+                self.queue.append(r["shard"])
+        while self.queue and self.idle:
+            self._assign(self.idle.pop())
+
+    def _check_job(self) -> None:
+        """End the run when cancel was asked, the job ended elsewhere, or staging died."""
+        row = self.catalog.query_one(
+            "SELECT status, cancel_requested, staging, stager_pid FROM jobs WHERE id = ?",
+            (self.job_id,),
+        )
+        if row is None:
+            raise JobEnded(st.CANCELLED, "the job's record was deleted")
+        if row["cancel_requested"]:
+            raise JobEnded(st.CANCELLED, "cancelled by request")
+        if row["status"] not in st.ACTIVE:
+            raise JobEnded(row["status"], "ended elsewhere")
+        self.staging = bool(row["staging"])
+        if self.staging and not _process_alive(row["stager_pid"]):
+            raise JobEnded(st.FAILED, "the process staging the input stopped before it finished")
+
+    def _cancel_requested(self) -> bool:
+        row = self.catalog.query_one(
+            "SELECT cancel_requested FROM jobs WHERE id = ?", (self.job_id,)
+        )
+        return bool(row and row["cancel_requested"])
+
+    def _flush_progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_flush < 0.5:
+            return
+        self._last_flush = now
+        with self.catalog.connect() as con:
+            for shard, rows in self.shard_rows.items():
+                con.execute(
+                    "UPDATE shards SET rows_done = ? WHERE job_id = ? AND shard = ?",
+                    (rows, self.job_id, shard),
+                )
+            con.execute(
+                "UPDATE jobs SET rows_done = (SELECT COALESCE(SUM(rows_done), 0) FROM shards WHERE job_id = ?), "
+                "shards_done = (SELECT COUNT(*) FROM shards WHERE job_id = ? AND status = 'DONE'), "
+                "error_rows = (SELECT COALESCE(SUM(error_rows), 0) FROM shards WHERE job_id = ?) "
+                "WHERE id = ?",
+                (self.job_id, self.job_id, self.job_id, self.job_id),
+            )
+
+    # -- scheduling -----------------------------------------------------------------------
+    def _assign(self, worker: str) -> None:
+        assert self.executor is not None
+        if not self.queue:
+            self.idle.append(worker)  # kept for retries until the job ends
+            return
+        shard = self.queue.popleft()
+        info = self.shards[shard]
+        self.busy[worker] = shard
+        self.shard_rows[shard] = 0
+        info["attempts"] += 1
+        self.catalog.execute(
+            "UPDATE shards SET status = 'RUNNING', attempts = ?, worker = ?, rows_done = 0 "
+            "WHERE job_id = ? AND shard = ?",
+            (info["attempts"], worker, self.job_id, shard),
+        )
+        log(f"shard {shard} ({info['rows']} rows) -> worker {worker}, attempt {info['attempts']}")
+        self.executor.submit(worker, shard, info["path"])
+
+    def _shard_span(self, shard: int) -> str:
+        info = self.shards[shard]
+        first = info["first_row"]
+        return f"shard {shard} (input rows {first}..{first + info['rows'] - 1})"
+
+    def _on_event(self, ev: Event) -> None:
+        assert self.executor is not None
+        if ev.kind == "ready":
+            self.starting.discard(ev.worker)
+            self._assign(ev.worker)
+        elif ev.kind == "progress" and ev.shard is not None:
+            self.shard_rows[ev.shard] = self.shard_rows.get(ev.shard, 0) + ev.rows
+        elif ev.kind == "done" and ev.shard is not None:
+            self.busy.pop(ev.worker, None)
+            self.shard_rows[ev.shard] = ev.rows
+            now = time.time()
+            with self.catalog.connect() as con:
+                con.execute(
+                    "UPDATE shards SET status = 'DONE', rows_done = ?, error_rows = ?, completed = ?, error = NULL "
+                    "WHERE job_id = ? AND shard = ?",
+                    (ev.rows, ev.info.get("error_rows", 0), now, self.job_id, ev.shard),
+                )
+                con.execute(
+                    "UPDATE jobs SET first_output_time = COALESCE(first_output_time, ?) WHERE id = ?",
+                    (now, self.job_id),
+                )
+            del self.shard_rows[ev.shard]
+            self._flush_progress(force=True)
+            log(
+                f"shard {ev.shard} done by {ev.worker}: {ev.rows} rows in {ev.info.get('seconds', 0):.2f}s"
+            )
+            self._assign(ev.worker)
+        elif ev.kind == "failed":
+            error = ev.info.get("error", "unknown error")
+            if ev.shard is None:
+                raise JobEnded(st.FAILED, f"worker {ev.worker} could not start: {error}")
+            self.catalog.execute(
+                "UPDATE shards SET status = 'FAILED', error = ? WHERE job_id = ? AND shard = ?",
+                (error, self.job_id, ev.shard),
+            )
+            raise JobEnded(
+                st.FAILED, f"{self._shard_span(ev.shard)} failed on worker {ev.worker}: {error}"
+            )
+        elif ev.kind == "died":
+            self._on_death(ev)
+
+    def _on_death(self, ev: Event) -> None:
+        assert self.executor is not None
+        code = ev.info.get("exitcode")
+        self.starting.discard(ev.worker)
+        if ev.worker in self.idle:
+            self.idle.remove(ev.worker)
+        shard = self.busy.pop(ev.worker, None)
+        if shard is None:
+            log(f"worker {ev.worker} exited (code {code}) while idle")
+            if not self.busy and not self.starting and not self.idle and self.queue:
+                self._start_worker()
+            return
+        self.shard_rows.pop(shard, None)
+        attempts = self.shards[shard]["attempts"]
+        log(f"worker {ev.worker} died (exit code {code}) during shard {shard}, attempt {attempts}")
+        if attempts > self.plan.max_retries:
+            raise JobEnded(
+                st.FAILED,
+                f"{self._shard_span(shard)} failed {attempts} times: its worker died "
+                f"(last exit code {code}); max_retries={self.plan.max_retries}",
+            )
+        self.catalog.execute(
+            "UPDATE shards SET status = 'PENDING', rows_done = 0 WHERE job_id = ? AND shard = ?",
+            (self.job_id, shard),
+        )
+        self.queue.appendleft(shard)
+        if self.idle:
+            self._assign(self.idle.pop())
+        else:
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        assert self.executor is not None
+        worker = self.executor.start_worker()
+        self.starting.add(worker)
+        log(f"worker {worker} starting")
+
+    # -- the run --------------------------------------------------------------------------
+    def run(self) -> str:
+        cfg = settings()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        ok = self.catalog.execute(
+            "UPDATE jobs SET status = ?, started_time = COALESCE(started_time, ?), heartbeat = ?, supervisor_pid = ? "
+            "WHERE id = ? AND status = ?",
+            (st.RUNNING, time.time(), time.time(), os.getpid(), self.job_id, st.PENDING),
+        )
+        if not ok:
+            if self._cancel_requested():
+                st.finish(self.catalog, self.job_id, st.CANCELLED, "cancelled before it started")
+                log("job cancelled before it started")
+                return st.CANCELLED
+            log("job is no longer PENDING; nothing to do")
+            return "SKIPPED"
+        heartbeat = _Heartbeat(self.catalog, self.job_id, cfg.heartbeat_interval_s)
+        heartbeat.start()
+        final, message = st.FAILED, "unknown"
+        try:
+            final, message = self._drive()
+        except JobEnded as end:
+            final, message = end.status, end.message
+        except BaseException as exc:
+            final, message = st.FAILED, f"supervisor error: {type(exc).__name__}: {exc}"
+            log(traceback.format_exc())
+        finally:
+            if self.executor is not None:
+                if final == st.DONE:
+                    self.executor.shutdown()
+                else:
+                    for worker in list(self.busy) + list(self.idle) + list(self.starting):
+                        self.executor.stop_worker(worker)
+                    self.executor.shutdown(grace=0.1)
+            with contextlib.suppress(Exception):
+                self._flush_progress(force=True)
+            heartbeat.stopped.set()
+        if final == st.FAILED and self._cancel_requested():
+            final, message = st.CANCELLED, "cancelled by request"
+        if final == st.DONE:
+            st.finish(self.catalog, self.job_id, st.DONE, message)
+            remove_shards(Path(self.plan.scratch_dir) / "input")
+        else:
+            st.finish(self.catalog, self.job_id, final, message)
+        log(f"job ended {final}: {message}")
+        return final
+
+    def _drive(self) -> tuple[str, str]:
+        plan = self.plan
+        self._check_job()
+        self._load_shards()
+        log(
+            f"job {self.job['name']}: model {plan.model_name}/{plan.version_name} "
+            f"function {plan.function}, output {plan.output_location}, "
+            f"{len(self.shards)} shard(s) staged so far, {len(self.queue)} to run"
+        )
+        if self.queue or self.staging:
+            self.executor = get_executor(
+                plan.compute_pool, str(self.home), self.job_id, str(self.log_dir)
+            )
+            wanted = plan.num_workers if self.staging else min(plan.num_workers, len(self.queue))
+            for _ in range(wanted):
+                self._start_worker()
+        last_check = time.monotonic()
+        while self.staging or self.queue or self.busy:
+            now = time.monotonic()
+            if now - last_check > 0.1:
+                last_check = now
+                was_staging = self.staging
+                self._check_job()
+                if was_staging:
+                    self._load_shards()
+            assert self.executor is not None
+            for ev in self.executor.events(timeout=0.05 if self.staging else 0.2):
+                self._on_event(ev)
+            self._flush_progress()
+            if self.queue and not self.busy and not self.starting and not self.idle:
+                self._start_worker()
+        self._check_job()
+        rows = sum(s["rows"] for s in self.shards.values())
+        write_success(
+            Path(plan.output_dir),
+            {
+                "job": self.job["name"],
+                "rows": rows,
+                "shards": len(self.shards),
+                "completed": time.time(),
+            },
+        )
+        return st.DONE, f"{rows} rows written to {plan.output_location}"
+
+
+def _process_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m squall.jobs.supervisor HOME JOB_ID", file=sys.stderr)
+        return 2
+    home, job_id = Path(args[0]), args[1]
+    try:
+        result = Supervisor(home, job_id).run()
+    except Exception:
+        log(traceback.format_exc())
+        catalog = Catalog(home / "catalog.db")
+        st.finish(catalog, job_id, st.FAILED, "supervisor could not start; see the job's log")
+        return 1
+    return 0 if result in (st.DONE, "SKIPPED") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

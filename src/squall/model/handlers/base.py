@@ -1,0 +1,234 @@
+"""The contract every model kind implements, and the helpers the kinds share."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from squall.errors import SignatureError
+from squall.model._checks import match_names
+from squall.model._infer import as_frame, infer_features
+from squall.model._manifest import FunctionInfo, Manifest
+from squall.model._specs import ModelSignature, ParamGroupSpec, ParamSpec
+from squall.model.custom_model import FunctionKind
+
+__all__ = [
+    "SAMPLE_ROWS",
+    "EstimatorFunctions",
+    "ModelHandler",
+    "build_functions",
+    "sample_frame",
+]
+
+SAMPLE_ROWS = 100  # rows of the sample input a function is called on to infer its outputs
+
+
+class ModelHandler(abc.ABC):
+    """Saves and loads one kind of model.
+
+    ``save`` writes the model's files into a folder and returns its functions; ``load``
+    reads them back as an object with one callable per function, taking the input
+    DataFrame (columns as in the signature) and the params as keywords.
+    ``save_object``/``load_object`` store the bare model, for models nested in others.
+    """
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def can_handle(self, model: Any) -> bool: ...
+
+    @abc.abstractmethod
+    def save(
+        self,
+        model: Any,
+        folder: Path,
+        *,
+        sample_input_data: Any,
+        signatures: Mapping[str, ModelSignature] | None,
+        options: Mapping[str, Any],
+    ) -> dict[str, FunctionInfo]: ...
+
+    @abc.abstractmethod
+    def load(self, folder: Path, manifest: Manifest) -> Any: ...
+
+    @abc.abstractmethod
+    def save_object(self, model: Any, folder: Path) -> None: ...
+
+    @abc.abstractmethod
+    def load_object(self, folder: Path) -> Any: ...
+
+
+def sample_frame(sample: Any, default_names: list[str] | None = None) -> pd.DataFrame | None:
+    """The first rows of the sample input as a DataFrame (arrays named after the model)."""
+    if sample is None:
+        return None
+    frame = as_frame(sample, what="sample_input_data").iloc[:SAMPLE_ROWS]
+    if (
+        not isinstance(sample, pd.DataFrame)
+        and default_names
+        and len(default_names) == frame.shape[1]
+        and list(frame.columns) == [f"input_feature_{i}" for i in range(frame.shape[1])]
+    ):
+        frame = frame.set_axis(default_names, axis=1)
+    if frame.empty:
+        raise SignatureError("sample_input_data has no rows; pass at least one")
+    return frame
+
+
+def _outputs_of(out: Any, name: str) -> pd.DataFrame:
+    frame = as_frame(out, what=f"output of {name!r}", prefix="output_feature_")
+    if not all(isinstance(c, str) for c in frame.columns):
+        frame = frame.set_axis([f"output_feature_{i}" for i in range(frame.shape[1])], axis=1)
+    return frame
+
+
+def build_functions(
+    candidates: Mapping[str, FunctionKind],
+    call: Callable[[str, pd.DataFrame], Any],
+    sample: pd.DataFrame | None,
+    signatures: Mapping[str, ModelSignature] | None,
+    *,
+    params: Callable[[str], list[ParamSpec | ParamGroupSpec]] | None = None,
+    require_all: bool = False,
+) -> dict[str, FunctionInfo]:
+    """The FunctionInfos of a model's functions.
+
+    A function named in ``signatures`` takes that signature; the other candidates are
+    called on ``sample`` and their signatures inferred from what they return. Without a
+    sample, unnamed candidates are left out, or, with ``require_all``, refused.
+    """
+    explicit: dict[str, ModelSignature] = {}
+    for key, sig in (signatures or {}).items():
+        if not isinstance(sig, ModelSignature):
+            raise SignatureError(
+                f"signatures[{key!r}] is a {type(sig).__name__}, not a ModelSignature"
+            )
+        found, missing = match_names([key], list(candidates))
+        if missing:
+            raise SignatureError(
+                f"signatures names function {key!r}, which the model does not have; "
+                f"its functions: {', '.join(candidates) or '(none)'}"
+            )
+        explicit[found[0]] = sig
+    if sample is None and not explicit:
+        raise SignatureError(
+            "pass sample_input_data or signatures to describe the model's functions"
+        )
+    if sample is None and require_all:
+        lacking = [n for n in candidates if n not in explicit]
+        if lacking:
+            raise SignatureError(
+                f"no signature for function(s) {', '.join(lacking)}: add them to signatures "
+                "or pass sample_input_data"
+            )
+    infos: dict[str, FunctionInfo] = {}
+    for name, kind in candidates.items():
+        inferred = params(name) if params is not None else []
+        if name in explicit:
+            sig = _with_params(explicit[name], inferred, name)
+        elif sample is not None:
+            sig = _infer(name, kind, call, sample, inferred)
+        else:
+            continue
+        infos[name] = FunctionInfo(name, sig, kind)
+    if not infos:
+        raise SignatureError("the model has no function to serve")
+    return infos
+
+
+def _infer(
+    name: str,
+    kind: FunctionKind,
+    call: Callable[[str, pd.DataFrame], Any],
+    sample: pd.DataFrame,
+    params: list[ParamSpec | ParamGroupSpec],
+) -> ModelSignature:
+    out = _outputs_of(call(name, sample), name)
+    if kind == "inference" and len(out) != len(sample):
+        raise SignatureError(
+            f"function {name!r} returned {len(out)} row(s) for {len(sample)} sample row(s); "
+            "an inference function returns one row per input row"
+        )
+    inputs = infer_features(sample, what="sample_input_data")
+    outputs = infer_features(out, what=f"output of {name!r}")
+    return ModelSignature(inputs, outputs, params)
+
+
+def _with_params(
+    sig: ModelSignature, inferred: list[ParamSpec | ParamGroupSpec], name: str
+) -> ModelSignature:
+    if not sig.params:
+        return ModelSignature(sig.inputs, sig.outputs, inferred) if inferred else sig
+    if not inferred:
+        return sig  # kinds whose params cannot be read off the code trust the signature
+    known = {p.name.lower() for p in inferred}
+    extra = [p.name for p in sig.params if p.name.lower() not in known]
+    if extra:
+        raise SignatureError(
+            f"signature of {name!r} names param(s) {', '.join(extra)} that the method does "
+            f"not take; its params: {', '.join(p.name for p in inferred)}"
+        )
+    return sig
+
+
+def _numeric_only(frame: pd.DataFrame) -> bool:
+    return all(
+        isinstance(dtype, np.dtype) and dtype.kind in "biuf" for dtype in frame.dtypes.to_numpy()
+    )
+
+
+class EstimatorFunctions:
+    """An estimator's methods, called with the signature's DataFrame as the estimator wants it.
+
+    An estimator fitted with column names gets a DataFrame with exactly those names (found
+    ignoring case); one fitted on an array gets a plain array when every column is numeric
+    (a view: float32 stays float32). Sparse outputs come back dense.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        functions: Iterable[str],
+        fit_names: list[str] | None,
+        methods: Mapping[str, Callable[[Any], Any]] | None = None,
+    ) -> None:
+        self.model = model
+        self._fit_names = fit_names
+        for name in functions:
+            method = (methods or {}).get(name) or getattr(model, name)
+            setattr(self, name, self._bind(method))
+
+    def _bind(self, method: Callable[[Any], Any]) -> Callable[[pd.DataFrame], Any]:
+        def call(X: pd.DataFrame) -> Any:
+            out = method(self.prepare(X))
+            return out.toarray() if hasattr(out, "toarray") else out
+
+        return call
+
+    def prepare(self, X: pd.DataFrame) -> Any:
+        names = self._fit_names
+        if names is None:
+            return X.to_numpy() if _numeric_only(X) else X
+        if list(X.columns) == names:
+            return X
+        found, missing = match_names(names, list(X.columns))
+        if missing:
+            raise SignatureError(
+                f"the model was fitted on column(s) {', '.join(missing)}, which the input "
+                f"lacks; input columns: {', '.join(map(str, X.columns))}"
+            )
+        return X[found].set_axis(names, axis=1)
+
+
+def feature_names(model: Any) -> list[str] | None:
+    """The column names an sklearn-style estimator was fitted with, if any."""
+    try:
+        names = model.feature_names_in_
+    except AttributeError:
+        return None
+    return None if names is None else [str(n) for n in names]

@@ -1,0 +1,339 @@
+"""The model registry: log models into the workspace, find them, run them."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from squall.errors import AlreadyExistsError, InvalidArgumentError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from squall.batch.specs import InputSpec, JobSpec, OutputSpec
+    from squall.jobs.job import Job
+    from squall.model.packaging import Manifest
+    from squall.session import Session
+
+__all__ = ["Model", "ModelVersion", "Registry"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+def _check_name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidArgumentError(
+            f"{what} {value!r} is not a valid name: use letters, digits, _ and $, starting with a letter or _"
+        )
+    return value
+
+
+class ModelVersion:
+    """One stored version of a model: inspect it, run it in-process, or run a batch job."""
+
+    def __init__(self, session: Session, row: dict[str, Any]) -> None:
+        self._session = session
+        self.model_name: str = row["model_display"]
+        self.version_name: str = row["display_name"]
+        self.path = Path(row["path"])
+        self.model_type: str = row["model_type"]
+        self.comment: str | None = row["comment"]
+        self._loaded: Any = None
+
+    def __repr__(self) -> str:
+        return f"ModelVersion(model={self.model_name!r}, version={self.version_name!r}, type={self.model_type!r})"
+
+    @property
+    def manifest(self) -> Manifest:
+        from squall.model.packaging import read_manifest
+
+        return read_manifest(self.path)
+
+    def show_functions(self) -> list[dict[str, Any]]:
+        """Each callable function: its name, kind and signature."""
+        return [
+            {"name": f.name, "kind": f.kind, "signature": f.signature}
+            for f in self.manifest.functions.values()
+        ]
+
+    def get_signatures(self) -> dict[str, Any]:
+        return {f.name: f.signature for f in self.manifest.functions.values()}
+
+    def run(
+        self, X: Any, *, function_name: str | None = None, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Call the model in this process on a pandas DataFrame (or anything run_batch takes)."""
+        from squall.model.packaging import load_model
+
+        if self._loaded is None:
+            self._loaded = load_model(self.path)
+        function = self._loaded.manifest.resolve_function(function_name)
+        frame = _to_pandas(X)
+        return self._loaded.call(function.name, frame, params)
+
+    def run_batch(
+        self,
+        X: Any,
+        compute_pool: str | None = None,
+        input_spec: InputSpec | None = None,
+        output_spec: OutputSpec | None = None,
+        job_spec: JobSpec | None = None,
+        inference_engine_options: dict[str, Any] | None = None,
+    ) -> Job:
+        """Run the model over X as an asynchronous batch job writing Parquet to a stage."""
+        from squall.batch.specs import OutputSpec
+        from squall.errors import InvalidSpecError
+        from squall.jobs.submit import submit_batch
+
+        if output_spec is None:
+            raise InvalidSpecError(
+                "run_batch needs output_spec=OutputSpec(stage_location='@stage/path/') "
+                "or OutputSpec(base_stage_location=...)"
+            )
+        if not isinstance(output_spec, OutputSpec):
+            raise InvalidSpecError(f"output_spec must be an OutputSpec, not {output_spec!r}")
+        if inference_engine_options:
+            raise InvalidSpecError(
+                f"inference_engine_options={inference_engine_options!r}: no inference engine "
+                f"is available for model {self.model_name} ({self.model_type})"
+            )
+        return submit_batch(
+            self._session,
+            model_name=self.model_name,
+            version_name=self.version_name,
+            model_path=self.path,
+            X=X,
+            compute_pool=compute_pool,
+            input_spec=input_spec,
+            output_spec=output_spec,
+            job_spec=job_spec,
+        )
+
+
+def _to_pandas(X: Any) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    from squall.warehouse import DataFrame
+
+    if isinstance(X, DataFrame):
+        return X.to_pandas()
+    if hasattr(X, "to_pandas"):
+        return X.to_pandas()
+    raise InvalidArgumentError(
+        f"cannot run a model on a {type(X).__name__}; pass a pandas DataFrame"
+    )
+
+
+class Model:
+    """A named model and its versions."""
+
+    def __init__(self, session: Session, row: dict[str, Any]) -> None:
+        self._session = session
+        self._key: str = row["name"]
+        self.name: str = row["display_name"]
+        self.comment: str | None = row["comment"]
+
+    def __repr__(self) -> str:
+        return f"Model(name={self.name!r})"
+
+    def _version_rows(self) -> list[dict[str, Any]]:
+        return self._session.catalog.query(
+            "SELECT v.*, m.display_name AS model_display FROM versions v JOIN models m ON m.name = v.model "
+            "WHERE v.model = ? ORDER BY v.created",
+            (self._key,),
+        )
+
+    def versions(self) -> list[ModelVersion]:
+        return [ModelVersion(self._session, r) for r in self._version_rows()]
+
+    def version(self, version_name: str) -> ModelVersion:
+        rows = self._version_rows()
+        for r in rows:
+            if r["version"] == version_name.upper():
+                return ModelVersion(self._session, r)
+        names = ", ".join(r["display_name"] for r in rows) or "none"
+        raise ModelNotFoundError(
+            f"model {self.name} has no version {version_name!r}; versions: {names}"
+        )
+
+    @property
+    def default(self) -> ModelVersion:
+        row = self._session.catalog.query_one(
+            "SELECT default_version FROM models WHERE name = ?", (self._key,)
+        )
+        if row is None or row["default_version"] is None:
+            raise ModelNotFoundError(f"model {self.name} has no versions")
+        return self.version(row["default_version"])
+
+    @default.setter
+    def default(self, version: str | ModelVersion) -> None:
+        name = version.version_name if isinstance(version, ModelVersion) else version
+        mv = self.version(name)
+        self._session.catalog.execute(
+            "UPDATE models SET default_version = ? WHERE name = ?",
+            (mv.version_name.upper(), self._key),
+        )
+
+    def show_versions(self) -> pd.DataFrame:
+        default = self._session.catalog.query_one(
+            "SELECT default_version FROM models WHERE name = ?", (self._key,)
+        )
+        records = [
+            {
+                "name": r["display_name"],
+                "model_type": r["model_type"],
+                "functions": ", ".join(json.loads(r["functions"])),
+                "is_default": default is not None and r["version"] == default["default_version"],
+                "comment": r["comment"],
+                "created_on": pd.Timestamp(r["created"], unit="s"),
+            }
+            for r in self._version_rows()
+        ]
+        return pd.DataFrame.from_records(
+            records,
+            columns=["name", "model_type", "functions", "is_default", "comment", "created_on"],
+        )
+
+    def delete_version(self, version_name: str) -> None:
+        mv = self.version(version_name)
+        with self._session.catalog.connect() as con:
+            con.execute(
+                "DELETE FROM versions WHERE model = ? AND version = ?",
+                (self._key, mv.version_name.upper()),
+            )
+            con.execute(
+                "UPDATE models SET default_version = (SELECT version FROM versions WHERE model = ? "
+                "ORDER BY created DESC LIMIT 1) WHERE name = ? AND default_version = ?",
+                (self._key, self._key, mv.version_name.upper()),
+            )
+        shutil.rmtree(mv.path, ignore_errors=True)
+
+
+class Registry:
+    """The model registry of a session's workspace."""
+
+    def __init__(self, session: Session | None = None) -> None:
+        from squall.session import get_active_session
+
+        self._session = get_active_session(session)
+
+    def log_model(
+        self,
+        model: Any,
+        *,
+        model_name: str,
+        version_name: str | None = None,
+        sample_input_data: Any = None,
+        signatures: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        pip_requirements: list[str] | None = None,
+        conda_dependencies: list[str] | None = None,
+        comment: str | None = None,
+        target_platforms: Any = None,
+    ) -> ModelVersion:
+        """Store a model version in the workspace; it becomes the default if it is the first."""
+        from squall.model.packaging import save_model
+
+        _check_name(model_name, "model_name")
+        catalog = self._session.catalog
+        key = model_name.upper()
+        if version_name is None:
+            count = catalog.query_one("SELECT COUNT(*) AS n FROM versions WHERE model = ?", (key,))
+            n = (count["n"] if count else 0) + 1
+            version_name = f"V{n}"
+            while catalog.query_one(
+                "SELECT 1 FROM versions WHERE model = ? AND version = ?", (key, version_name)
+            ):
+                n += 1
+                version_name = f"V{n}"
+        _check_name(version_name, "version_name")
+        vkey = version_name.upper()
+        if catalog.query_one("SELECT 1 FROM versions WHERE model = ? AND version = ?", (key, vkey)):
+            raise AlreadyExistsError(f"model {model_name} already has a version {version_name}")
+        folder = self._session.home / "models" / key / vkey
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        try:
+            manifest = save_model(
+                model,
+                folder,
+                sample_input_data=sample_input_data,
+                signatures=signatures,
+                options=options,
+                pip_requirements=pip_requirements,
+                comment=comment,
+            )
+            now = time.time()
+            with catalog.connect() as con:
+                con.execute(
+                    "INSERT INTO models (name, display_name, default_version, comment, created) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                    (key, model_name, vkey, comment, now),
+                )
+                con.execute(
+                    "INSERT INTO versions (model, version, display_name, path, model_type, functions, comment, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        vkey,
+                        version_name,
+                        str(folder),
+                        manifest.model_type,
+                        json.dumps(list(manifest.functions)),
+                        comment,
+                        now,
+                    ),
+                )
+                con.execute(
+                    "UPDATE models SET default_version = COALESCE(default_version, ?) WHERE name = ?",
+                    (vkey, key),
+                )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return self.get_model(model_name).version(version_name)
+
+    def get_model(self, model_name: str) -> Model:
+        row = self._session.catalog.query_one(
+            "SELECT * FROM models WHERE name = ?", (str(model_name).upper(),)
+        )
+        if row is None:
+            names = [
+                r["display_name"]
+                for r in self._session.catalog.query(
+                    "SELECT display_name FROM models ORDER BY name"
+                )
+            ]
+            raise ModelNotFoundError(
+                f"no model named {model_name!r}; models: {', '.join(names) if names else 'none'}"
+            )
+        return Model(self._session, row)
+
+    def models(self) -> list[Model]:
+        return [
+            Model(self._session, r)
+            for r in self._session.catalog.query("SELECT * FROM models ORDER BY name")
+        ]
+
+    def show_models(self) -> pd.DataFrame:
+        rows = self._session.catalog.query(
+            "SELECT m.display_name AS name, m.default_version, m.comment, m.created, "
+            "(SELECT group_concat(display_name, ', ') FROM versions v WHERE v.model = m.name) AS versions "
+            "FROM models m ORDER BY m.name"
+        )
+        for r in rows:
+            r["created_on"] = pd.Timestamp(r.pop("created"), unit="s")
+        return pd.DataFrame.from_records(
+            rows, columns=["name", "versions", "default_version", "comment", "created_on"]
+        )
+
+    def delete_model(self, model_name: str) -> None:
+        """Delete a model, every version of it, and their stored files."""
+        model = self.get_model(model_name)
+        self._session.catalog.execute("DELETE FROM models WHERE name = ?", (model._key,))
+        shutil.rmtree(self._session.home / "models" / model._key, ignore_errors=True)

@@ -1,0 +1,131 @@
+"""The workspace session: ``squall.connect(home)`` and the active session."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from squall.catalog import Catalog
+from squall.config import default_home
+from squall.errors import InvalidArgumentError
+from squall.stages import StageFile, StageManager
+from squall.warehouse import DataFrame, Warehouse
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["DataFrameReader", "Session", "connect", "get_active_session"]
+
+_active: Session | None = None
+_lock = threading.Lock()
+
+
+class DataFrameReader:
+    """``session.read``: readers of files on stages."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def parquet(self, stage_path: str) -> DataFrame:
+        """A DataFrame over the Parquet files at a stage path (a file or a folder)."""
+        return self._session.warehouse.read_parquet(stage_path)
+
+
+class Session:
+    """A connection to one workspace folder: its catalog, stages, warehouse and jobs."""
+
+    def __init__(self, home: str | os.PathLike[str]) -> None:
+        self.home = Path(home).expanduser().resolve()
+        if self.home.exists() and not self.home.is_dir():
+            raise InvalidArgumentError(f"workspace {self.home} exists and is not a folder")
+        self.home.mkdir(parents=True, exist_ok=True)
+        for sub in ("stages", "models", "jobs"):
+            (self.home / sub).mkdir(exist_ok=True)
+        self.catalog = Catalog(self.home / "catalog.db")
+        self.stages = StageManager(self.home, self.catalog)
+        self.warehouse = Warehouse(self.home, self.stages)
+        self.read = DataFrameReader(self)
+
+    def __repr__(self) -> str:
+        return f"Session(home={str(self.home)!r})"
+
+    # -- stages ---------------------------------------------------------------------------
+    def create_stage(
+        self,
+        name: str,
+        url: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        encryption: str | None = None,
+        kms_key_id: str | None = None,
+        *,
+        exists_ok: bool = False,
+    ) -> Any:
+        """Create a stage: internal (a folder of the workspace) or external on Amazon S3."""
+        return self.stages.create(
+            name,
+            url=url,
+            storage_options=storage_options,
+            encryption=encryption,
+            kms_key_id=kms_key_id,
+            exists_ok=exists_ok,
+        )
+
+    def drop_stage(self, name: str) -> None:
+        """Drop a stage; an internal stage's files are deleted with it."""
+        self.stages.drop(name)
+
+    def list_stages(self) -> list[Any]:
+        return self.stages.list()
+
+    def put(self, local: str | os.PathLike[str], stage_path: str) -> list[StageFile]:
+        """Upload a file, a folder or a glob of files to a stage path; returns what was uploaded."""
+        return self.stages.put(str(local), stage_path)
+
+    def get(self, stage_path: str, local_dir: str | os.PathLike[str]) -> list[str]:
+        """Download the files under a stage path into a local folder."""
+        return self.stages.get(stage_path, str(local_dir))
+
+    def list_stage(self, stage_path: str, pattern: str | None = None) -> list[StageFile]:
+        return self.stages.list_stage(stage_path, pattern=pattern)
+
+    def remove(self, stage_path: str) -> list[str]:
+        """Delete the files under a stage path; returns the stage paths removed."""
+        return self.stages.remove(stage_path)
+
+    # -- warehouse ------------------------------------------------------------------------
+    def create_table(self, name: str, data: Any, mode: str = "overwrite") -> DataFrame:
+        self.warehouse.create_table(name, data, mode=mode)
+        return self.warehouse.table(name)
+
+    def sql(self, query: str) -> DataFrame:
+        """A lazy DataFrame over a SQL query; it is run again at each action."""
+        return self.warehouse.sql(query)
+
+    def table(self, name: str) -> DataFrame:
+        return self.warehouse.table(name)
+
+    def create_dataframe(self, data: pa.Table | Any) -> DataFrame:
+        return self.warehouse.create_dataframe(data)
+
+
+def connect(home: str | os.PathLike[str] | None = None) -> Session:
+    """Open (creating when missing) a workspace and make it the active session.
+
+    ``home`` defaults to ``$SQUALL_HOME``, else ``~/.squall``.
+    """
+    global _active
+    session = Session(home if home is not None else default_home())
+    with _lock:
+        _active = session
+    return session
+
+
+def get_active_session(session: Session | None = None) -> Session:
+    """The given session, else the active one; raise when none was opened."""
+    if session is not None:
+        return session
+    if _active is None:
+        raise InvalidArgumentError("no active session: call squall.connect() first")
+    return _active

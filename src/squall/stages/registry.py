@@ -1,0 +1,62 @@
+"""Stage kinds by name. An external stage's kind is its URL's scheme (``s3://`` -> ``"s3"``).
+
+A kind is a ``"module:Class"`` string, imported on first use, so ``import squall`` needs no
+optional backend (s3fs) and a missing one is reported with the extra that installs it.
+To add a kind, add an entry here and implement :class:`squall.stages.base.Stage`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from urllib.parse import urlsplit
+
+from squall.errors import InvalidArgumentError, MissingExtraError, NotSupportedError
+from squall.stages.base import Stage
+
+__all__ = ["INTERNAL", "STAGE_KINDS", "kind_of_url", "stage_class"]
+
+INTERNAL = "internal"
+
+STAGE_KINDS: dict[str, str] = {
+    INTERNAL: "squall.stages.internal:InternalStage",
+    "s3": "squall.stages.s3:S3Stage",
+}
+
+
+def kind_of_url(url: str) -> str:
+    """The stage kind for an external stage URL; InvalidArgumentError for anything but S3."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidArgumentError(f"stage URL {url!r} is not a URL like 's3://bucket/prefix'")
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme and scheme != INTERNAL and scheme in STAGE_KINDS:
+        return scheme
+    raise InvalidArgumentError(
+        f"stage URL {url!r} is not supported: external stages must be on Amazon S3 "
+        "(s3://bucket/prefix); Azure, Google Cloud Storage and other stores are not supported"
+    )
+
+
+def stage_class(kind: str) -> type[Stage]:
+    """The Stage subclass implementing ``kind``, imported now."""
+    try:
+        target = STAGE_KINDS[kind]
+    except KeyError:
+        raise InvalidArgumentError(
+            f"unknown stage kind {kind!r}; known kinds: {', '.join(sorted(STAGE_KINDS))}"
+        ) from None
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (
+            exc.name == module_name or module_name.startswith(exc.name + ".")
+        ):
+            raise NotSupportedError(
+                f"{kind} stages are not available in this version of squall "
+                f"(module {module_name} is missing)"
+            ) from exc
+        raise MissingExtraError(exc.name or kind, kind, f"a {kind} stage") from exc
+    cls = getattr(module, attr)
+    if not (isinstance(cls, type) and issubclass(cls, Stage)):
+        raise TypeError(f"{target} is not a Stage subclass")
+    return cls
