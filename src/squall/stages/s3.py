@@ -184,7 +184,8 @@ class S3Stage(Stage):
         except SquallError:
             raise
         except OSError as exc:
-            if isinstance(exc.filename, str) and exc.filename.startswith("@"):
+            names_path = isinstance(exc.filename, str) and exc.filename.startswith("@")
+            if names_path and _s3_code(exc) != "NoSuchBucket":
                 raise  # already names the stage path
             raise self._translate(exc, rel) from exc
         except Exception as exc:
@@ -234,6 +235,20 @@ class S3Stage(Stage):
     def list(self, rel: str = "", pattern: str | None = None) -> Iterator[StageFile]:
         with self._errors(rel):
             yield from super().list(rel, pattern)
+
+    def _find(self, rel: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        # A path naming nothing lists nothing; a missing bucket is an error, not emptiness.
+        try:
+            found = self.fs.find(self.full_path(rel), detail=True)
+        except FileNotFoundError as exc:
+            if _s3_code(exc) == "NoSuchBucket":
+                raise
+            return
+        prefix = self.root + "/"
+        for path, info in found.items():
+            path = self.fs._strip_protocol(path)
+            if info.get("type", "file") == "file" and path.startswith(prefix):
+                yield path[len(prefix) :], info
 
     def info_of(self, rel: str) -> StageFile:
         with self._errors(rel):
