@@ -96,7 +96,10 @@ def test_encryption_defaults_to_sse_s3_and_settings_are_normalised(
     stages.stage("plain").write_bytes("x.txt", b"x")
     assert _encryption_of(s3, "a/b/x.txt") == ("AES256", None)
     info = stages.create(
-        "lower", url=f"s3://{BUCKET}", storage_options=s3.storage_options(), encryption="aws_sse_kms"
+        "lower",
+        url=f"s3://{BUCKET}",
+        storage_options=s3.storage_options(),
+        encryption="aws_sse_kms",
     )
     assert stages.info("lower").encryption == info.encryption == "AWS_SSE_KMS"
     assert stages.stage("lower").url == f"s3://{BUCKET}"
@@ -165,7 +168,7 @@ def test_credentials_are_kept_owner_only_and_masked(stages: StageManager, s3: S3
 # --- errors ---------------------------------------------------------------------------------
 def test_missing_files_and_buckets_are_file_not_found(stages: StageManager, s3: S3Server) -> None:
     stages.create("landing", url=f"s3://{BUCKET}/p", storage_options=s3.storage_options())
-    with pytest.raises(FileNotFoundError, match="@landing/no/such.png") as info:
+    with pytest.raises(FileNotFoundError, match=r"@landing/no/such\.png") as info:
         stages.stage("landing").read_bytes("no/such.png")
     assert info.value.filename == "@landing/no/such.png"
     assert info.value.__cause__ is not None
@@ -201,9 +204,7 @@ def test_access_denied_is_permission_error_naming_the_stage_path(
 ) -> None:
     s3.client().put_object(Bucket=BUCKET, Key="p/open/a.txt", Body=b"readable")
     user = _limited_user(s3)
-    stages.create(
-        "landing", url=f"s3://{BUCKET}/p", storage_options=s3.storage_options(**user)
-    )
+    stages.create("landing", url=f"s3://{BUCKET}/p", storage_options=s3.storage_options(**user))
     s3.enforce_auth(True)
     stage = stages.stage("landing")
     assert stage.read_bytes("open/a.txt") == b"readable"
