@@ -240,3 +240,37 @@ def test_default_credential_chain(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", user["secret"])
     stages.cache_seconds = 0  # a fresh connection, which looks the credentials up again
     assert stages.stage("landing").read_bytes("a.txt") == b"from the chain"
+
+
+def test_session_file_operations_on_an_s3_stage(
+    stages: StageManager, s3: S3Server, tmp_path: Path
+) -> None:
+    stages.create("landing", url=f"s3://{BUCKET}/ops", storage_options=s3.storage_options())
+    src = tmp_path / "src"
+    for rel in ("cats/a.png", "cats/young/b.png", "dogs/c.jpg"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(rel.encode())
+    uploaded = stages.put(str(src), "@landing/pets/")
+    assert [f.path for f in uploaded] == [
+        "@landing/pets/cats/a.png",
+        "@landing/pets/cats/young/b.png",
+        "@landing/pets/dogs/c.jpg",
+    ]
+    table = stages.list_stage_files("@landing/pets", pattern=r".*\.png", column_name="IMG")
+    assert table.column("IMG").to_pylist() == [
+        "@landing/pets/cats/a.png",
+        "@landing/pets/cats/young/b.png",
+    ]
+    got = stages.get("@landing/pets/cats/", tmp_path / "down")
+    assert sorted(Path(p).relative_to(tmp_path / "down").as_posix() for p in got) == [
+        "a.png",
+        "young/b.png",
+    ]
+    assert (tmp_path / "down" / "young" / "b.png").read_bytes() == b"cats/young/b.png"
+    assert stages.remove("@landing/pets/cats/") == [
+        "@landing/pets/cats/a.png",
+        "@landing/pets/cats/young/b.png",
+    ]
+    assert _every_key(s3, "ops/") == ["ops/pets/dogs/c.jpg"]
+    with pytest.raises(FileNotFoundError, match=r"@landing/pets/cats/a\.png"):
+        stages.get("@landing/pets/cats/a.png", tmp_path / "again")
