@@ -62,7 +62,13 @@ class Session:
         *,
         exists_ok: bool = False,
     ) -> Any:
-        """Create a stage: internal (a folder of the workspace) or external on Amazon S3."""
+        """Create a stage: internal (a folder of the workspace) or external on Amazon S3.
+
+        For ``url="s3://bucket/prefix"``: ``storage_options`` go to s3fs (``endpoint_url``,
+        ``key``, ``secret``, ...; without credentials the AWS credential chain applies),
+        ``encryption`` is ``"AWS_SSE_S3"`` (the default) or ``"AWS_SSE_KMS"`` with an optional
+        ``kms_key_id``. Credentials are kept in an owner-only file and shown masked.
+        """
         return self.stages.create(
             name,
             url=url,

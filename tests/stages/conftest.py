@@ -25,9 +25,8 @@ def memory_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(STAGE_KINDS, "memory", "tests.stages.memory_stage:MemoryStage")
 
 
-# Every kind in this list runs the whole contract suite (test_stage_contract.py). An S3 kind
-# joins by adding "s3" here with a branch below that creates the stage on the test S3 server.
-KINDS = ["internal", "memory"]
+# Every kind in this list runs the whole contract suite (test_stage_contract.py).
+KINDS = ["internal", "memory", "s3"]
 
 
 @pytest.fixture(params=KINDS)
@@ -38,6 +37,14 @@ def any_stage(request: pytest.FixtureRequest, stages: StageManager) -> Iterator[
     elif kind == "memory":
         request.getfixturevalue("memory_kind")
         stages.create("files", url=f"memory://bucket/{uuid.uuid4().hex}")
+    elif kind == "s3":
+        server = request.getfixturevalue("s3")
+        stages.create(
+            "files",
+            url=f"s3://squall-test/{uuid.uuid4().hex}/",
+            storage_options=server.storage_options(),
+            encryption="AWS_SSE_S3",
+        )
     stage = stages.stage("files")
     yield stage
     stages.drop("files")

@@ -15,7 +15,7 @@ from squall.stages import Stage
 
 def test_identity(any_stage: Stage) -> None:
     assert any_stage.name == "files"
-    assert any_stage.kind in ("internal", "memory")
+    assert any_stage.kind in ("internal", "memory", "s3")
     assert any_stage.is_internal is (any_stage.kind == "internal")
     assert any_stage.url
     assert any_stage.full_path("a/b.txt") == any_stage.root + "/a/b.txt"

@@ -48,8 +48,9 @@ def output_dir(stages: StageManager, location: str) -> Path:
     stage, rel = stages.resolve(location)
     if not stage.is_internal:
         raise InvalidSpecError(
-            f"output location {location} is on external stage @{stage.name}: "
-            "job output must go to an internal stage"
+            f"output location {location} is on external stage @{stage.name} ({stage.url}): "
+            "job output must go to an internal stage; create one with "
+            "session.create_stage('results') and write to '@results/...'"
         )
     return Path(stage.full_path(rel))
 

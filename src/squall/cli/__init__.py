@@ -10,6 +10,7 @@ squall jobs ls|show|logs|wait|cancel|delete ...
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -29,20 +30,53 @@ def _records(df: Any) -> list[dict[str, Any]]:
 
 
 # -- stage ------------------------------------------------------------------------------
+def _options(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``--option KEY=VALUE`` pairs as storage_options; ``{...}``, true/false parsed as JSON."""
+    if not pairs:
+        return None
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name:
+            raise SystemExit(f"error: --option takes KEY=VALUE, not {name or pair!r}")
+        text = value.strip()
+        parsed: Any = value
+        if text.startswith(("{", "[")) or text in ("true", "false"):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                raise SystemExit(f"error: --option {name}: the value is not valid JSON") from None
+        options[name] = parsed
+    return options
+
+
 def cmd_stage(args: argparse.Namespace) -> int:
     s = _session(args)
     if args.action == "ls":
         if args.path is None:
             cols = ["name", "kind", "url", "encryption"]
-            rows = [{c: getattr(i, c) for c in cols} for i in s.list_stages()]
-            print_json(rows) if args.json else print_table(rows, cols)
+            infos = s.list_stages()
+            if args.json:  # storage options as recorded: credentials masked
+                more = ["kms_key_id", "storage_options"]
+                print_json([{c: getattr(i, c) for c in cols + more} for i in infos])
+            else:
+                print_table([{c: getattr(i, c) for c in cols} for i in infos], cols)
             return 0
         files = s.list_stage(args.path, pattern=args.pattern)
         rows = [{"path": f.path, "size": f.size, "last_modified": f.last_modified} for f in files]
         print_json(rows) if args.json else print_table(rows, ["path", "size", "last_modified"])
     elif args.action == "create":
-        s.create_stage(args.name, url=args.url, exists_ok=args.exists_ok)
-        print(f"stage @{args.name.lower()} created")
+        info = s.create_stage(
+            args.name,
+            url=args.url,
+            storage_options=_options(args.option),
+            encryption=args.encryption,
+            kms_key_id=args.kms_key_id,
+            exists_ok=args.exists_ok,
+        )
+        where = f" on {info.url} ({info.encryption})" if info.url else ""
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(info.storage_options.items()))
+        print(f"stage @{info.name} created{where}" + (f"; options: {shown}" if shown else ""))
     elif args.action == "put":
         done = s.put(args.local, args.path)
         for f in done:
@@ -221,7 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--json", action="store_true")
     x = st_sub.add_parser("create", help="create a stage")
     x.add_argument("name")
-    x.add_argument("--url")
+    x.add_argument("--url", help="s3://bucket/prefix for an external stage; none: internal")
+    x.add_argument("--encryption", help="AWS_SSE_S3 (default for S3) or AWS_SSE_KMS")
+    x.add_argument("--kms-key-id", help="the KMS key for AWS_SSE_KMS")
+    x.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a storage option (endpoint_url=..., key=..., secret=...), repeatable",
+    )
     x.add_argument("--exists-ok", action="store_true")
     x = st_sub.add_parser("put", help="upload files: squall stage put LOCAL @stage/path/")
     x.add_argument("local")
@@ -294,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (SquallError, FileNotFoundError, TimeoutError) as exc:
+    except (SquallError, OSError) as exc:  # OSError: missing files, S3 access denied, ...
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -109,9 +109,14 @@ class Stage(ABC):
     def url(self) -> str:
         """Where the stage lives (``file:///...`` for internal stages, ``s3://...`` for S3)."""
 
-    @classmethod  # noqa: B027 - an optional hook
-    def check(cls, info: StageInfo) -> None:
-        """Refuse (InvalidArgumentError) settings this kind cannot honour; runs before recording."""
+    @classmethod
+    def check(cls, info: StageInfo) -> StageInfo | None:
+        """Refuse (InvalidArgumentError) settings this kind cannot honour; runs before recording.
+
+        May return a normalised copy of ``info`` (the URL without a trailing slash, the
+        encryption kind in upper case), which is then what the catalog records.
+        """
+        return None
 
     def on_create(self) -> None:  # noqa: B027 - an optional hook
         """Called once the stage is recorded (an internal stage makes its folder)."""

@@ -52,7 +52,7 @@ class InternalStage(Stage):
         return Path(self._root).as_uri()
 
     @classmethod
-    def check(cls, info: StageInfo) -> None:
+    def check(cls, info: StageInfo) -> StageInfo | None:
         given = {
             "url": info.url,
             "storage_options": info.storage_options or None,
@@ -65,6 +65,7 @@ class InternalStage(Stage):
                 f"internal stage {info.name!r} takes no {', '.join(extra)}: these settings "
                 "are for external (s3://) stages"
             )
+        return None
 
     def on_create(self) -> None:
         os.makedirs(self._root, exist_ok=True)

@@ -14,6 +14,7 @@ import re
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from squall.errors import AlreadyExistsError, InvalidArgumentError, StageNotFoun
 from squall.stages.base import Stage, StageFile, StageInfo, missing_file
 from squall.stages.paths import StagePath, normalize_stage_name, parse_stage_path
 from squall.stages.registry import INTERNAL, kind_of_url, stage_class
+from squall.stages.secrets import SecretStore, split_secrets
 from squall.stages.transfer import expand_local
 
 __all__ = ["StageManager"]
@@ -43,6 +45,7 @@ class StageManager:
         self.home = Path(home)
         self.catalog = catalog
         self._cache: dict[str, tuple[float, Stage]] = {}
+        self.secrets = SecretStore(self.home)
 
     # --- stages ----------------------------------------------------------------------------
     def create(
@@ -72,20 +75,32 @@ class StageManager:
             storage_options=dict(storage_options or {}),
         )
         cls = stage_class(kind)
-        cls.check(info)
+        info = cls.check(info) or info
         try:
-            options = json.dumps(info.storage_options, sort_keys=True)
+            json.dumps(info.storage_options)
         except (TypeError, ValueError) as exc:
             raise InvalidArgumentError(
                 f"storage_options for stage {name!r} must be JSON values (strings, numbers, ...)"
             ) from exc
+        # Credentials go to the owner-only secret store; the catalog keeps them masked.
+        public, secret = split_secrets(info.storage_options)
+        info = replace(info, storage_options=public)
+        options = json.dumps(public, sort_keys=True)
         with self.catalog.connect() as con:
             row = con.execute("SELECT * FROM stages WHERE name = ?", (key,)).fetchone()
             if row is None:
                 con.execute(
                     "INSERT INTO stages (name, kind, url, options, encryption, kms_key_id, created)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (key, kind, url, options, encryption, kms_key_id, info.created.timestamp()),
+                    (
+                        key,
+                        kind,
+                        info.url,
+                        options,
+                        info.encryption,
+                        info.kms_key_id,
+                        info.created.timestamp(),
+                    ),
                 )
         if row is not None:
             existing = _info(row)
@@ -97,9 +112,14 @@ class StageManager:
             )
         self._cache.pop(key, None)
         try:
+            if secret:
+                self.secrets.save(key, secret)
+            else:
+                self.secrets.delete(key)
             cls(info, self.home).on_create()
         except BaseException:
             self.catalog.execute("DELETE FROM stages WHERE name = ?", (key,))
+            self.secrets.delete(key)
             raise
         return info
 
@@ -142,6 +162,7 @@ class StageManager:
             if missing_ok:
                 return
             raise self._not_found(name)
+        self.secrets.delete(key)
         info = _info(row)
         stage_class(info.kind)(info, self.home).on_drop()
 

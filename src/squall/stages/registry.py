@@ -30,10 +30,33 @@ def kind_of_url(url: str) -> str:
     scheme = urlsplit(url).scheme.lower() if "://" in url else ""
     if scheme and scheme != INTERNAL and scheme in STAGE_KINDS:
         return scheme
+    if scheme in ("s3a", "s3n"):
+        raise InvalidArgumentError(
+            f"stage URL {url!r}: {scheme}:// is a Hadoop connector's scheme; "
+            "write the same location as s3://bucket/prefix"
+        )
+    store = _OTHER_STORES.get(scheme)
+    where = f"is on {store}, which squall does not support" if store else "is not supported"
     raise InvalidArgumentError(
-        f"stage URL {url!r} is not supported: external stages must be on Amazon S3 "
+        f"stage URL {url!r} {where}: external stages must be on Amazon S3 "
         "(s3://bucket/prefix); Azure, Google Cloud Storage and other stores are not supported"
     )
+
+
+# Stores users may try, named in the refusal so that it reads clearly.
+_OTHER_STORES = {
+    "azure": "Azure Blob Storage",
+    "az": "Azure Blob Storage",
+    "wasb": "Azure Blob Storage",
+    "wasbs": "Azure Blob Storage",
+    "abfs": "Azure Data Lake Storage",
+    "abfss": "Azure Data Lake Storage",
+    "gcs": "Google Cloud Storage",
+    "gs": "Google Cloud Storage",
+    "file": "the local disk (use an internal stage)",
+    "http": "an HTTP server",
+    "https": "an HTTP server",
+}
 
 
 def stage_class(kind: str) -> type[Stage]:
