@@ -295,3 +295,37 @@ def test_get_job_unknown_name_lists_recent_jobs(session, sleepy):
         slow.wait(timeout=0.5)
     slow.cancel()
     assert slow.wait(timeout=60) == "CANCELLED"
+
+
+def test_cancel_while_the_input_is_staged_stops_staging(session, sleepy):
+    import threading
+
+    total_shards = 4000  # one row each: staging takes a while
+    outcome: list[str] = []
+
+    def cancel_once_staging() -> None:
+        def staging_job():
+            row = session.catalog.query_one(
+                "SELECT name, shards_total FROM jobs WHERE name = 'STAGED'"
+            )
+            return row is not None and row["shards_total"] >= 3
+
+        poll(staging_job, 60, "staging to begin")
+        outcome.append(jobs.get_job("STAGED").cancel())
+
+    canceller = threading.Thread(target=cancel_once_staging)
+    canceller.start()
+    job = sleepy.run_batch(
+        frame(total_shards),
+        input_spec=InputSpec(params={"seconds": 600}),
+        output_spec=OutputSpec(stage_location="@results/s/"),
+        job_spec=JobSpec(job_name="STAGED", max_batch_rows=1, shard_rows=1),
+    )
+    canceller.join(timeout=60)
+    assert outcome and outcome[0] in ("CANCELLING", "CANCELLED")
+    assert job.wait(timeout=60) == "CANCELLED"
+    assert job.progress.shards_total < total_shards  # staging stopped at the cancel
+    assert job.info()["staging"] == 0
+    assert not success_file(session, "@results/s/").exists()
+    pids = job.pids()
+    poll(lambda: not alive(pids), 30, "the job's processes ending")
