@@ -84,6 +84,13 @@ CREATE TABLE IF NOT EXISTS shards (
     completed REAL,
     PRIMARY KEY (job_id, shard)
 );
+CREATE TABLE IF NOT EXISTS workers (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    worker TEXT NOT NULL,
+    pid INTEGER,
+    started REAL NOT NULL,
+    PRIMARY KEY (job_id, worker, started)
+);
 """
 
 

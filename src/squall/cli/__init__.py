@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from squall.cli.output import print_json, print_table, progress_bar
+from squall.jobs.status import FINAL
 
 __all__ = ["main"]
 
@@ -158,12 +159,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_batch_rows=args.batch_rows,
         ),
     )
-    print(job.name)
-    if args.wait:
-        status = progress_bar(job)
-        print(f"{job.name} {status} {job.message or ''}".rstrip())
-        return 0 if status == "DONE" else 1
-    return 0
+    print(job.name, flush=True)
+    return _wait(job, None) if args.wait else 0
 
 
 # -- jobs -------------------------------------------------------------------------------
@@ -199,14 +196,16 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if args.action == "logs":
         return _follow_logs(job) if args.follow else (print(job.get_logs(limit=args.limit)) or 0)
     if args.action == "wait":
-        status = progress_bar(job)
-        print(f"{job.name} {status} {job.message or ''}".rstrip())
-        return 0 if status == "DONE" else 1
+        return _wait(job, args.timeout)
     if args.action == "cancel":
+        before = job.status
+        if before in FINAL:
+            print(f"{job.name} already ended {before}; nothing to cancel")
+            return 0
         status = job.cancel()
-        if status in ("CANCELLING", "PENDING", "RUNNING"):
+        if status not in FINAL:
             status = job.wait(timeout=args.timeout)
-        print(f"{job.name} {status}")
+        print(f"{job.name} {status} {job.message or ''}".rstrip())
         return 0 if status == "CANCELLED" else 1
     if args.action == "delete":
         jobs.delete_job(job, session=s)
@@ -216,20 +215,51 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def _follow_logs(job: Any) -> int:
+    """Print the job's log lines as they are written, until the job ends."""
     import time
 
-    from squall.jobs.status import FINAL
+    from squall.jobs.logs import LogTail
 
-    shown = 0
+    tail = LogTail(job.scratch_dir / "logs")
     while True:
         final = job.status in FINAL
-        lines = job.get_logs().splitlines()
-        for line in lines[shown:]:
+        if final:
+            _supervisor_gone(job.info().get("supervisor_pid"))  # its last lines are written
+        for line in tail.read_new(final=final):
             print(line, flush=True)
-        shown = len(lines)
         if final:
             return 0
-        time.sleep(0.5)
+        time.sleep(0.25)
+
+
+def _supervisor_gone(pid: int | None, timeout: float = 5.0) -> None:
+    """Wait (briefly) for a job's supervisor to exit: it logs its last line after the end."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while pid and time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
+
+
+def _wait(job: Any, timeout: float | None) -> int:
+    """Show the job's progress until it ends; exit code 0 only when it ended DONE."""
+    try:
+        status = progress_bar(job, timeout=timeout)
+    except KeyboardInterrupt:
+        print(
+            f"\nstopped watching; {job.name} goes on (squall jobs cancel {job.name} stops it)",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"{job.name} {status} {job.message or ''}".rstrip())
+    return 0 if status == "DONE" else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,7 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
             x.add_argument("--follow", "-f", action="store_true")
             x.add_argument("--limit", type=int, default=-1)
         if action == "cancel":
-            x.add_argument("--timeout", type=float, default=60)
+            x.add_argument(
+                "--timeout", type=float, default=60, help="seconds to wait for CANCELLED"
+            )
+        if action == "wait":
+            x.add_argument("--timeout", type=float, default=None, help="give up after SECONDS")
     j.set_defaults(func=cmd_jobs)
     return p
 

@@ -130,7 +130,22 @@ class LocalExecutor(Executor):
         child.close()
         self._procs[worker] = proc
         self._conns[worker] = parent
+        self._record_pid(worker, proc.pid)
         return worker
+
+    def _record_pid(self, worker: str, pid: int | None) -> None:
+        """Note the worker's pid in the catalog, so anyone can check it is gone after the job."""
+        import time
+
+        from squall.catalog import Catalog
+
+        try:
+            Catalog(Path(self.home) / "catalog.db").execute(
+                "INSERT INTO workers (job_id, worker, pid, started) VALUES (?, ?, ?, ?)",
+                (self.job_id, worker, pid, time.time()),
+            )
+        except Exception as exc:  # bookkeeping only: never fail a job over it
+            print(f"worker {worker} (pid {pid}) not recorded: {exc}", flush=True)
 
     def pid(self, worker: str) -> int | None:
         proc = self._procs.get(worker)

@@ -79,10 +79,30 @@ class Job:
         return self._session.home / "jobs" / self.name
 
     def info(self) -> dict[str, Any]:
-        """The job's catalog record (without its internal plan)."""
+        """The job's catalog record (without its internal plan), with its workers' pids."""
         row = self._row()
         row.pop("spec", None)
+        row["worker_pids"] = self._worker_pids()
         return row
+
+    def _worker_pids(self) -> list[int]:
+        rows = self._session.catalog.query(
+            "SELECT pid FROM workers WHERE job_id = ? AND pid IS NOT NULL ORDER BY started",
+            (self.id,),
+        )
+        return [int(r["pid"]) for r in rows]
+
+    def pids(self) -> list[int]:
+        """Process ids the job ran under: its supervisor's, then every worker's it started.
+
+        Once the job has ended none of them is the job's any more; a pid may since have been
+        reused by an unrelated process.
+        """
+        sup = self._session.catalog.query_one(
+            "SELECT supervisor_pid FROM jobs WHERE id = ?", (self.id,)
+        )
+        first = [int(sup["supervisor_pid"])] if sup and sup["supervisor_pid"] else []
+        return first + self._worker_pids()
 
     @property
     def progress(self) -> Progress:

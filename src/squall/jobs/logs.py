@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["log_files", "read_logs"]
+__all__ = ["LogTail", "log_files", "read_logs"]
 
 
 def log_files(log_dir: Path) -> list[tuple[str, Path]]:
@@ -29,3 +29,32 @@ def read_logs(log_dir: Path, limit: int = -1) -> str:
     if limit is not None and limit > 0:
         lines = lines[-limit:]
     return "\n".join(lines)
+
+
+class LogTail:
+    """Reads a job's log files as they grow: each call returns the lines new since the last.
+
+    Each file is followed by its own byte offset, so lines written to the supervisor's log
+    after a worker's are neither lost nor repeated; a line is returned once it is complete.
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._offsets: dict[Path, int] = {}
+
+    def read_new(self, final: bool = False) -> list[str]:
+        """New complete lines, tagged; with ``final``, also a last line without its newline."""
+        out: list[str] = []
+        for tag, path in log_files(self.log_dir):
+            start = self._offsets.get(path, 0)
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(start)
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            end = len(data) if final else data.rfind(b"\n") + 1
+            self._offsets[path] = start + end
+            text = data[:end].decode("utf-8", errors="replace")
+            out.extend(f"[{tag}] {line.rstrip()}" for line in text.splitlines())
+        return out

@@ -53,7 +53,7 @@ def list_jobs(
         raise InvalidArgumentError(
             f"unknown status {status!r}; choose one of {', '.join((*st.ACTIVE, *st.FINAL))}"
         )
-    sql = "SELECT * FROM jobs ORDER BY created_time DESC"
+    sql = "SELECT * FROM jobs ORDER BY created_time DESC, rowid DESC"
     rows = [st.check_liveness(s.catalog, r) for r in s.catalog.query(sql)]
     if status is not None:
         rows = [r for r in rows if r["status"] == status.upper()]

@@ -26,6 +26,10 @@ DEFAULT_SHARD_ROWS = 131_072
 DEFAULT_FILE_SHARD_ROWS = 1024
 
 
+class _StagingCancelled(Exception):
+    """The job was cancelled while its input was being staged."""
+
+
 def _shard_rows(job_spec: JobSpec, batch_rows: int, has_files: bool) -> int:
     if job_spec.shard_rows:
         return job_spec.shard_rows
@@ -111,6 +115,9 @@ def submit_batch(
 
         def record(shard: ShardInfo) -> None:
             with catalog.connect() as con:
+                wanted = con.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
+                if wanted.fetchone()[0]:
+                    raise _StagingCancelled
                 con.execute(
                     "INSERT INTO shards (job_id, shard, path, rows, first_row) VALUES (?, ?, ?, ?, ?)",
                     (job_id, shard.shard, shard.path, shard.rows, shard.first_row),
@@ -126,6 +133,10 @@ def submit_batch(
             "ELSE message END WHERE id = ?",
             (job_id,),
         )
+    except _StagingCancelled:
+        # Cancelled while the input was still being staged: stop staging; the supervisor
+        # records the end (CANCELLED).
+        catalog.execute("UPDATE jobs SET staging = 0 WHERE id = ?", (job_id,))
     except BaseException as exc:
         st.finish(
             catalog, job_id, st.FAILED, f"staging the input failed: {type(exc).__name__}: {exc}"
