@@ -84,7 +84,7 @@ def plan_job(
     manifest = read_manifest(model_path)
     function = manifest.resolve_function(job_spec.function_name)
     signature = function.signature
-    params = resolve_params(signature, input_spec.params)
+    params = resolve_params(signature, input_spec.params, function.name)
 
     if job_spec.gpu_requests not in (None, 0, "0") and not manifest.options.get("gpu_support"):
         raise InvalidSpecError(
