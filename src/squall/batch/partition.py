@@ -126,6 +126,8 @@ def partition_starts(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def partition_spans(values: pa.Array | pa.ChunkedArray) -> list[tuple[int, int]]:
     """``(start, end)`` of each partition of a column sorted by partition."""
     starts = partition_starts(values).tolist()
+    if not starts:
+        return []
     ends = [*starts[1:], len(values)]
     return list(zip(starts, ends, strict=True))
 
