@@ -274,3 +274,31 @@ def test_run_in_process_sees_the_whole_input_as_one_partition(session):
     out = mv.run(stores({1: 4, 2: 6}), params={"Horizon": 2})
     assert out["rows_seen"].tolist() == [10, 10]
     assert out["step"].tolist() == [1, 2]
+
+
+def test_run_in_process_with_a_partition_column(session):
+    fc = log(session, Forecaster(custom_model.ModelContext()), "forecaster", options=TABLE)
+    data = stores({4: 3, 2: 5})
+    out = fc.run(data, partition_column="STORE", params={"horizon": 2})
+    assert list(out.columns) == [
+        "store",
+        "step",
+        "forecast",
+        "rows_seen",
+        "keys_seen",
+        "first_x",
+        "pid",
+    ]
+    assert out["store"].tolist() == [2, 2, 4, 4]
+    assert out["rows_seen"].tolist() == [5, 5, 3, 3]
+
+    rec = log(session, BatchRecorder(custom_model.ModelContext()), "recorder", options=TABLE)
+    out = rec.run(data, partition_column="store")
+    assert out["y"].tolist() == (data["x"] + 1).tolist()  # input row order
+    assert set(out["batch_keys"]) == {1}
+
+    plain = Registry(session).log_model(
+        Doubler(custom_model.ModelContext()), model_name="doubler", sample_input_data=frame(3)
+    )
+    with pytest.raises(InvalidSpecError, match="TABLE_FUNCTION"):
+        plain.run(frame(3), partition_column="id")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import pyarrow as pa
 
 from squall.batch.output import PartWriter, to_output_table
@@ -22,7 +23,7 @@ from squall.errors import ModelOutputError
 if TYPE_CHECKING:
     from squall.batch.worker import ShardResult, ShardRunner
 
-__all__ = ["run_partitioned_shard", "split_at_partitions"]
+__all__ = ["run_in_process", "run_partitioned_shard", "split_at_partitions"]
 
 
 def _combine(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
@@ -123,3 +124,34 @@ def run_partitioned_shard(
         writer.abort()
         raise
     return ShardResult(shard, input_rows, 0, time.monotonic() - started)
+
+
+def run_in_process(
+    model: Any, function: Any, options: dict[str, Any], X: pd.DataFrame, params: Any, column: str
+) -> pd.DataFrame:
+    """``ModelVersion.run`` with a partition column: the same rules as a batch job, in memory.
+
+    An inference function gets one call per partition and its outputs come back in input
+    row order; a partitioned function's output is the partition column plus its outputs.
+    """
+    from squall.batch.partition import check_partitioning
+    from squall.batch.validate import match_column
+
+    column = match_column(column, [str(c) for c in X.columns], "partition_column")
+    schema = pa.Schema.from_pandas(X[[column]], preserve_index=False)
+    check_partitioning(function, options, schema, column, "fail")
+    call = model.bind(function.name, params)
+    pieces = []
+    for _key, rows in X.groupby(column, sort=True, dropna=False):
+        out = call(rows.reset_index(drop=True))
+        if function.kind == "partitioned":
+            out.insert(0, column, [rows[column].iloc[0]] * len(out))
+        else:
+            out.index = rows.index
+        pieces.append(out)
+    if not pieces:
+        return call(X)
+    result = pd.concat(pieces)
+    if function.kind == "partitioned":
+        return result.reset_index(drop=True)
+    return result.loc[X.index].reset_index(drop=True)
