@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from squall.batch.output import output_dir, prepare_output
+from squall.batch.partition import check_partitioning
 from squall.batch.plan import JobPlan
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import input_schema
@@ -83,7 +84,7 @@ def plan_job(
     manifest = read_manifest(model_path)
     function = manifest.resolve_function(job_spec.function_name)
     signature = function.signature
-    params = resolve_params(signature, input_spec.params)
+    params = resolve_params(signature, input_spec.params, function.name)
 
     if job_spec.gpu_requests not in (None, 0, "0") and not manifest.options.get("gpu_support"):
         raise InvalidSpecError(
@@ -105,14 +106,12 @@ def plan_job(
     partition = None
     if input_spec.partition_column is not None:
         partition = match_column(input_spec.partition_column, columns, "partition_column")
-    if function.kind == "partitioned" or partition is not None:
-        raise InvalidSpecError(
-            f"function {function.name!r}: partitioned execution (partition_column="
-            f"{input_spec.partition_column!r}) is not supported by this version of squall"
-        )
+    check_partitioning(function, manifest.options, schema, partition, job_spec.on_error)
 
     lowered = {c.lower(): c for c in columns}
-    clashes = [o.name for o in signature.outputs if o.name.lower() in lowered]
+    # A partitioned function's output is the partition column + its outputs: no input passes.
+    passed = function.kind != "partitioned"
+    clashes = [o.name for o in signature.outputs if passed and o.name.lower() in lowered]
     if clashes:
         raise InvalidSpecError(
             f"output column(s) {clashes} of function {function.name!r} clash with input "

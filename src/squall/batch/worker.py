@@ -100,15 +100,28 @@ class ShardRunner:
                 f"to its signature's outputs {schema}: {exc}"
             ) from exc
 
+    def _batches(self, path: str) -> Iterator[pa.RecordBatch]:
+        """A shard's batches; with a partition column, each holds one partition only."""
+        batches = read_shard_batches(path, self.plan.max_batch_rows)
+        if self.plan.partition_column is None:
+            return batches
+        from squall.batch.partitioned import split_at_partitions
+
+        return split_at_partitions(batches, self.plan.partition_column, self.plan.max_batch_rows)
+
     def run(
         self, shard: int, path: str, progress: Callable[[int], None] | None = None
     ) -> ShardResult:
         """Infer every row of one shard and commit its output part."""
+        if self.plan.function_kind == "partitioned":
+            from squall.batch.partitioned import run_partitioned_shard
+
+            return run_partitioned_shard(self, shard, path, progress)
         started = time.monotonic()
         writer = PartWriter(self.output_dir, shard)
         input_schema: pa.Schema | None = None
         try:
-            for batch in read_shard_batches(path, self.plan.max_batch_rows):
+            for batch in self._batches(path):
                 input_schema = batch.schema
                 out = self._infer(batch)
                 combined = pa.Table.from_batches([batch])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -35,10 +36,7 @@ def params_of_method(func: Callable[..., Any], where: str) -> list[ParamSpec | P
     ``**kwargs``, positional arguments beyond X and keyword-only ones lacking an
     annotation or a default.
     """
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # annotations naming what the method's module cannot resolve
-        hints = dict(getattr(func, "__annotations__", {}))
+    hints = _type_hints(func)
     sig = inspect.signature(func)
     positional = []
     specs: list[ParamSpec | ParamGroupSpec] = []
@@ -75,6 +73,27 @@ def params_of_method(func: Callable[..., Any], where: str) -> list[ParamSpec | P
     if len(positional) < 2:
         raise SignatureError(f"{where}: must take the input DataFrame X as its first argument")
     return specs
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """The method's annotations, resolved; as written where they cannot be.
+
+    A class pickled by value and loaded again in the same process gets its methods
+    replaced by copies whose globals hold only the names their code uses, so names used
+    only in string annotations (``from __future__ import annotations``) are looked up in
+    the method's module as well.
+    """
+    try:
+        return typing.get_type_hints(func)
+    except Exception:
+        pass
+    module = sys.modules.get(getattr(func, "__module__", None) or "")
+    if module is not None:
+        try:
+            return typing.get_type_hints(func, globalns={**vars(module), **func.__globals__})
+        except Exception:
+            pass
+    return dict(getattr(func, "__annotations__", {}))
 
 
 def _spec_for(name: str, annotation: Any, default: Any, where: str) -> ParamSpec | ParamGroupSpec:
@@ -168,23 +187,30 @@ def _default(spec: ParamSpec | ParamGroupSpec) -> Any:
     return copy.deepcopy(spec.default_value)
 
 
-def resolve_params(signature: ModelSignature, params: Mapping[str, Any] | None) -> dict[str, Any]:
+def resolve_params(
+    signature: ModelSignature,
+    params: Mapping[str, Any] | None,
+    function_name: str | None = None,
+) -> dict[str, Any]:
     """The keyword arguments to call a model function with: given values checked, defaults added.
 
     Names match the signature's params ignoring case. Raises InvalidSpecError, naming the
-    values, for params given to a function that takes none, unknown names, a name given twice
-    in different cases and values that do not fit the param's type.
+    values (and ``function_name`` when given), for params given to a function that takes
+    none, unknown names, a name given twice in different cases and values that do not fit
+    the param's type.
     """
     specs = signature.params
+    if params is not None and not isinstance(params, Mapping):
+        raise InvalidSpecError(f"params must be a dict of name to value, got {params!r}")
     if not params:
         return {s.name: _default(s) for s in specs}
-    if not isinstance(params, Mapping):
-        raise InvalidSpecError(f"params must be a dict of name to value, got {params!r}")
+    function = "this function" if function_name is None else f"function {function_name!r}"
     if not specs:
         raise InvalidSpecError(
-            f"params {', '.join(map(str, params))} were given, but this function takes no params"
+            f"params {', '.join(map(str, params))} were given, but {function} takes no params"
         )
-    given = _by_name(specs, params, "param")
+    of = "" if function_name is None else f" of {function}"
+    given = _by_name(specs, params, "param", of)
     resolved: dict[str, Any] = {}
     for spec in specs:
         if spec.name not in given:

@@ -167,7 +167,7 @@ class LoadedModel:
     ) -> Callable[[pd.DataFrame], pd.DataFrame]:
         """``X -> output`` for one function with fixed params, resolved once for a hot loop."""
         info = self.manifest.resolve_function(function_name)
-        kwargs = resolve_params(info.signature, params)
+        kwargs = resolve_params(info.signature, params, info.name)
         method = getattr(self.model, info.name)
         signature = info.signature
         per_row = info.kind == "inference"

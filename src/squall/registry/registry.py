@@ -64,15 +64,31 @@ class ModelVersion:
         return {f.name: f.signature for f in self.manifest.functions.values()}
 
     def run(
-        self, X: Any, *, function_name: str | None = None, params: dict[str, Any] | None = None
+        self,
+        X: Any,
+        *,
+        function_name: str | None = None,
+        params: dict[str, Any] | None = None,
+        partition_column: str | None = None,
     ) -> pd.DataFrame:
-        """Call the model in this process on a pandas DataFrame (or anything run_batch takes)."""
+        """Call the model in this process on a pandas DataFrame (or anything run_batch takes).
+
+        With ``partition_column``, the function is called once per partition, as in a
+        partitioned batch job (see docs/partitioning.md).
+        """
         from squall.model.packaging import load_model
 
         if self._loaded is None:
             self._loaded = load_model(self.path)
-        function = self._loaded.manifest.resolve_function(function_name)
+        manifest = self._loaded.manifest
+        function = manifest.resolve_function(function_name)
         frame = _to_pandas(X)
+        if partition_column is not None:
+            from squall.batch.partitioned import run_in_process
+
+            return run_in_process(
+                self._loaded, function, manifest.options, frame, params, partition_column
+            )
         return self._loaded.call(function.name, frame, params)
 
     def run_batch(
