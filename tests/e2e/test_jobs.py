@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import psutil
@@ -138,13 +139,38 @@ def test_killed_supervisor_makes_internal_error_and_workers_go(session, sleepy):
     assert_no_process_left(job)
 
 
+def stop_outside_a_transaction(session, pid: int) -> None:
+    """SIGSTOP a process at a moment it holds no catalog write lock.
+
+    A process stopped inside a transaction would keep the lock (a real hang does too, but
+    that is not what this test is about): stop it, check the lock is free, else let it run
+    a moment and try again.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        os.kill(pid, signal.SIGSTOP)
+        con = sqlite3.connect(session.catalog.path, timeout=0.2, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.02)
+        finally:
+            con.close()
+    raise AssertionError("the supervisor held the catalog lock every time it was stopped")
+
+
 def test_stale_heartbeat_alone_makes_internal_error(session, sleepy, monkeypatch):
     monkeypatch.setenv("SQUALL_HEARTBEAT_TIMEOUT", "3")
     job = start(sleepy, 10, "@results/h/", seconds=600)
     poll(lambda: model_call_started(job), 60, "the first model call")
     pid = job.info()["supervisor_pid"]
     assert psutil.Process(pid).ppid() == os.getpid()
-    os.kill(pid, signal.SIGSTOP)  # alive, but silent: only the heartbeat tells
+    stop_outside_a_transaction(session, pid)  # alive, but silent: only the heartbeat tells
     try:
         assert job.wait(timeout=60) == "INTERNAL_ERROR"
         assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
