@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from squall.batch.files import PathChecker
 from squall.batch.output import prepare_output
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import ShardInfo, input_batches, stage_batches
@@ -100,8 +101,12 @@ def submit_batch(
                 os.getpid(),
             ),
         )
+    # A job over files checks every path while staging and hands out no shard before all
+    # are checked: a bad path fails run_batch itself, with nothing run and no output touched.
+    checker = PathChecker(plan.file_columns, session.stages) if plan.file_columns else None
     try:
-        prepare_output(session.stages, plan.output_location, output_spec.mode)
+        if checker is None:
+            prepare_output(session.stages, plan.output_location, output_spec.mode)
         pid = launch_supervisor(session.home, job_id, scratch / "logs")
         catalog.execute(
             "UPDATE jobs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE id = ?",
@@ -120,7 +125,14 @@ def submit_batch(
                     (shard.rows, job_id),
                 )
 
-        stage_batches(input_batches(X), schema, scratch / "input", shard_rows, on_shard=record)
+        if checker is None:
+            stage_batches(input_batches(X), schema, scratch / "input", shard_rows, on_shard=record)
+        else:
+            batches = checker.wrap(input_batches(X))
+            staged = stage_batches(batches, schema, scratch / "input", shard_rows)
+            prepare_output(session.stages, plan.output_location, output_spec.mode)
+            for shard in staged:
+                record(shard)
         catalog.execute(
             "UPDATE jobs SET staging = 0, message = CASE WHEN message = 'staging input' THEN NULL "
             "ELSE message END WHERE id = ?",
