@@ -49,7 +49,7 @@ class ByteBudget:
         self.peak = 0
         self.cond = threading.Condition()
         self._turn = 0
-        self._blocked = False
+        self._wants = -1  # bytes the ticket whose turn it is waits for (-1: none waits)
         self._over = -1
         self._closed = False
 
@@ -60,18 +60,20 @@ class ByteBudget:
                 if self._closed:
                     raise _Closed
                 if self._turn == ticket:
-                    fits = n == 0 or self.used == 0 or self.used + n <= self.limit
-                    if fits or self._over == ticket:
+                    if self._fits(n) or self._over == ticket:
                         self.used += n
                         self.peak = max(self.peak, self.used)
                         self._turn += 1
-                        self._blocked = False
+                        self._wants = -1
                         self.cond.notify_all()
                         return
-                    if not self._blocked:
-                        self._blocked = True
+                    if self._wants != n:
+                        self._wants = n
                         self.cond.notify_all()
                 self.cond.wait()
+
+    def _fits(self, n: int) -> bool:
+        return n == 0 or self.used == 0 or self.used + n <= self.limit
 
     def release(self, n: int) -> None:
         with self.cond:
@@ -81,7 +83,7 @@ class ByteBudget:
     def is_blocked(self, ticket: int) -> bool:
         """True when it is ``ticket``'s turn and it waits for bytes held by others."""
         with self.cond:
-            return self._turn == ticket and self._blocked
+            return self._turn == ticket and self._wants >= 0 and not self._fits(self._wants)
 
     def allow_over(self, ticket: int) -> None:
         """Let ``ticket`` in even past the limit (its row's other files hold the rest)."""
@@ -304,6 +306,7 @@ class _Run:
                     break
                 else:
                     self.budget.allow_over(blocked.ticket)
+                    cond.wait()
         return row
 
 
