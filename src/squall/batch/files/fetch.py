@@ -1,9 +1,9 @@
 """Fetch the files a shard's rows name, ahead of the model, in a bounded number of bytes.
 
 A pool of threads reads the files of the next batches while the model works on the current
-one, so I/O overlaps compute. Every byte read is first granted by a :class:`ByteBudget`,
-strictly in row order, and given back once the model is done with the rows holding it, so a
-worker holds at most about its budget in files read ahead, plus the batch the model is on.
+one, so I/O overlaps compute. Every byte read is first granted by a :class:`ByteBudget`
+and given back once the model is done with the rows holding it, so a worker holds at most
+about its budget in files read ahead, plus the batch the model is on.
 
 A batch whose files do not fit the budget is handed to the model in smaller slices. A row
 whose files are larger than the whole budget is read alone, when nothing else is held: a
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,69 +32,84 @@ _LOOKAHEAD_BATCHES = 2
 
 
 class _Closed(Exception):
-    """The run ended: a fetch still waiting for its turn gives up."""
+    """The run ended: a fetch still waiting for bytes gives up."""
 
 
 class ByteBudget:
-    """Bytes that may be held at once, granted strictly in ticket order.
+    """Bytes that may be held at once; a request waits until they are given back.
 
-    Ticket ``n`` is granted only after every ticket before it, so a later file can never
-    take the bytes an earlier one (which the model needs first) is waiting for. A request
-    larger than the whole budget is granted when nothing else is held.
+    Requests carry a ticket (their row order). A request that fits is granted at once unless
+    an earlier ticket is waiting; freed bytes go to waiting tickets in order. A request larger
+    than the whole budget is granted when nothing is held, and :meth:`allow_over` lets one
+    ticket past the limit (the caller's way out when only that ticket's row holds bytes).
+    Waiters are woken one by one, never all at once.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_wait: Callable[[int], None] | None = None) -> None:
         self.limit = max(1, int(limit))
         self.used = 0
         self.peak = 0
-        self.cond = threading.Condition()
-        self._turn = 0
-        self._wants = -1  # bytes the ticket whose turn it is waits for (-1: none waits)
+        self._lock = threading.Lock()
+        self._waiting: dict[int, tuple[int, threading.Event]] = {}
         self._over = -1
         self._closed = False
+        self._on_wait = on_wait
 
     def acquire(self, ticket: int, n: int) -> None:
-        """Wait for ticket's turn and for ``n`` bytes; raises _Closed if the run ends first."""
-        with self.cond:
-            while True:
-                if self._closed:
-                    raise _Closed
-                if self._turn == ticket:
-                    if self._fits(n) or self._over == ticket:
-                        self.used += n
-                        self.peak = max(self.peak, self.used)
-                        self._turn += 1
-                        self._wants = -1
-                        self.cond.notify_all()
-                        return
-                    if self._wants != n:
-                        self._wants = n
-                        self.cond.notify_all()
-                self.cond.wait()
-
-    def _fits(self, n: int) -> bool:
-        return n == 0 or self.used == 0 or self.used + n <= self.limit
+        """Take ``n`` bytes, waiting if need be; raises _Closed if the run ends first."""
+        with self._lock:
+            if self._closed:
+                raise _Closed
+            if self._may_take(ticket, n) and (not self._waiting or ticket < min(self._waiting)):
+                self._take(n)
+                return
+            event = threading.Event()
+            self._waiting[ticket] = (n, event)
+        if self._on_wait is not None:
+            self._on_wait(ticket)
+        event.wait()
+        with self._lock:
+            if self._closed:
+                raise _Closed
 
     def release(self, n: int) -> None:
-        with self.cond:
+        with self._lock:
             self.used -= n
-            self.cond.notify_all()
+            self._wake()
 
-    def is_blocked(self, ticket: int) -> bool:
-        """True when it is ``ticket``'s turn and it waits for bytes held by others."""
-        with self.cond:
-            return self._turn == ticket and self._wants >= 0 and not self._fits(self._wants)
+    def is_waiting(self, ticket: int) -> bool:
+        """True when ``ticket`` waits for bytes held by others."""
+        with self._lock:
+            return ticket in self._waiting
 
     def allow_over(self, ticket: int) -> None:
-        """Let ``ticket`` in even past the limit (its row's other files hold the rest)."""
-        with self.cond:
+        """Let ``ticket`` in even past the limit."""
+        with self._lock:
             self._over = ticket
-            self.cond.notify_all()
+            self._wake()
 
     def close(self) -> None:
-        with self.cond:
+        with self._lock:
             self._closed = True
-            self.cond.notify_all()
+            for _, event in self._waiting.values():
+                event.set()
+            self._waiting.clear()
+
+    def _may_take(self, ticket: int, n: int) -> bool:
+        return n == 0 or self.used == 0 or self.used + n <= self.limit or ticket == self._over
+
+    def _take(self, n: int) -> None:
+        self.used += n
+        self.peak = max(self.peak, self.used)
+
+    def _wake(self) -> None:
+        for ticket in sorted(self._waiting):
+            n, event = self._waiting[ticket]
+            if not self._may_take(ticket, n):
+                return
+            del self._waiting[ticket]
+            self._take(n)
+            event.set()
 
 
 @dataclass(slots=True, eq=False)
@@ -178,7 +193,11 @@ class _Run:
 
     def __init__(self, fetcher: FileFetcher, batches: Iterable[pa.RecordBatch], first_row: int):
         self.fetcher = fetcher
-        self.budget = ByteBudget(fetcher.bytes_in_flight)
+        # The consumer waits on `cond` for one ticket at a time (`waiting_for`); fetch threads
+        # wake it only when that ticket is done or starts waiting for bytes.
+        self.cond = threading.Condition()
+        self.waiting_for = -1
+        self.budget = ByteBudget(fetcher.bytes_in_flight, on_wait=self._wake_consumer)
         self.pool = ThreadPoolExecutor(fetcher.threads, thread_name_prefix="squall-fetch")
         self.source = iter(batches)
         self.ahead: deque[_Pending] = deque()
@@ -238,10 +257,16 @@ class _Run:
             return
 
     def _finish(self, item: _Item, value: Any, error: BaseException | None) -> None:
-        with self.budget.cond:
+        with self.cond:
             item.value, item.error, item.done = value, error, True
             self.fetcher.files_read += 1
-            self.budget.cond.notify_all()
+            if self.waiting_for == item.ticket:
+                self.cond.notify()
+
+    def _wake_consumer(self, ticket: int) -> None:
+        with self.cond:
+            if self.waiting_for == ticket:
+                self.cond.notify()
 
     # -- handing rows to the model --------------------------------------------------------
     def slices(self) -> Iterator[tuple[pa.RecordBatch, dict[str, list[Any]]]]:
@@ -283,7 +308,7 @@ class _Run:
         The slice ends at the batch's end, or earlier when the next file waits for bytes
         that only handing over the rows before it can free.
         """
-        cond = self.budget.cond
+        cond = self.cond
         n = pending.batch.num_rows
         row = start
         with cond:
@@ -293,20 +318,21 @@ class _Run:
                     item = items[row]
                     if item is None:
                         continue
-                    while not item.done and not self.budget.is_blocked(item.ticket):
+                    self.waiting_for = item.ticket
+                    while not item.done and not self.budget.is_waiting(item.ticket):
                         cond.wait()
                     if not item.done:
                         blocked = item
                         break
                     if item.error is not None:
                         raise _error(item, column, pending.first_row + row)
+                self.waiting_for = -1
                 if blocked is None:
                     row += 1
                 elif row > start:
                     break
                 else:
                     self.budget.allow_over(blocked.ticket)
-                    cond.wait()
         return row
 
 
