@@ -25,6 +25,13 @@ def _env_float(name: str, default: float) -> float:
         raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
 
 
+def _env_positive_int(name: str, default: int) -> int:
+    value = _env_float(name, default)
+    if value < 1 or value != int(value):
+        raise ValueError(f"environment variable {name}={value!r} must be a positive integer")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Tunables of the job machinery; defaults suit a laptop."""
@@ -37,6 +44,10 @@ class Settings:
     supervisor_start_timeout_s: float = 60.0
     # Seconds a worker gets to exit after SIGTERM before SIGKILL.
     worker_stop_grace_s: float = 3.0
+    # Bytes of files (column_handling) a worker may hold read ahead of its model ...
+    file_fetch_bytes: int = 128 * 1024 * 1024
+    # ... and the threads that read them.
+    file_fetch_threads: int = 16
 
 
 def settings() -> Settings:
@@ -45,4 +56,6 @@ def settings() -> Settings:
         heartbeat_timeout_s=_env_float("SQUALL_HEARTBEAT_TIMEOUT", 15.0),
         supervisor_start_timeout_s=_env_float("SQUALL_SUPERVISOR_START_TIMEOUT", 60.0),
         worker_stop_grace_s=_env_float("SQUALL_WORKER_STOP_GRACE", 3.0),
+        file_fetch_bytes=_env_positive_int("SQUALL_FILE_FETCH_BYTES", 128 * 1024 * 1024),
+        file_fetch_threads=_env_positive_int("SQUALL_FILE_FETCH_THREADS", 16),
     )

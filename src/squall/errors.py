@@ -17,6 +17,7 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     │   └── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
     ├── JobStateError(RuntimeError)           an action the job's status does not allow
     ├── JobFailedError(RuntimeError)          a blocking run whose job did not end DONE
+    ├── InputFileError(OSError)               a file named in a file column could not be read
     ├── ModelOutputError(ValueError)          a model returned output that breaks its signature
     ├── MissingExtraError(ImportError)        an optional backend is not installed
     ├── NotSupportedError(NotImplementedError)  a feature this installation does not provide
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyExistsError",
+    "InputFileError",
     "InvalidArgumentError",
     "InvalidSpecError",
     "JobFailedError",
@@ -118,6 +120,23 @@ class JobStateError(SquallError, RuntimeError):
 
 class JobFailedError(SquallError, RuntimeError):
     """A job that was waited on ended in a status other than DONE."""
+
+
+class InputFileError(SquallError, OSError):
+    """A file that a row of X names (a column_handling column) could not be read.
+
+    ``path`` is the stage path as written in X, ``row`` its input row (counted from 0),
+    ``column`` the column of X.
+    """
+
+    def __init__(self, message: str, *, path: str, row: int, column: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.row = row
+        self.column = column
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class ModelOutputError(SquallError, ValueError):

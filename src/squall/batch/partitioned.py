@@ -68,10 +68,15 @@ def _call_partition(runner: ShardRunner, rows: pa.Table) -> pa.Table:
     """The function's output for one whole partition, as Arrow typed per the signature."""
     plan = runner.plan
     model_input = rows.select(plan.model_columns).to_pandas()
-    if plan.file_columns:
-        from squall.batch.files import resolve_file_columns
+    if runner.files is not None:
+        from squall.batch.files import with_file_contents
 
-        model_input = resolve_file_columns(model_input, plan.file_columns, runner.stages)
+        # The whole partition goes to the model at once, so all its files are read first.
+        contents: dict[str, list[Any]] = {}
+        for _rows, files in runner.files.resolve(rows.to_batches()):
+            for column, values in files.items():
+                contents.setdefault(column, []).extend(values)
+        model_input = with_file_contents(model_input, contents)
     out = runner.model.call(plan.function, model_input, plan.params)
     table = to_output_table(out)
     schema = pa.schema(runner.output_fields)

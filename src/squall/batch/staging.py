@@ -16,12 +16,14 @@ import pyarrow as pa
 
 from squall.errors import InvalidArgumentError
 
-__all__ = ["ShardInfo", "input_batches", "input_schema", "stage_batches"]
+__all__ = ["ShardInfo", "input_batches", "input_schema", "shard_first_row", "stage_batches"]
 
 # Staging reads X in batches of this many rows; a shard is closed once it holds at least
 # shard_rows rows or _SHARD_BYTES bytes, whichever comes first.
 STAGE_BATCH_ROWS = 65_536
 _SHARD_BYTES = 256 * 1024 * 1024
+# Schema metadata of a shard file: the input row number of its first row.
+FIRST_ROW_KEY = b"squall.first_row"
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,8 @@ def stage_batches(
         while offset < batch.num_rows:
             if writer is None:
                 path = str(folder / f"shard-{len(shards):06d}.arrow")
-                writer = pa.ipc.new_file(path, schema)
+                meta = {**(schema.metadata or {}), FIRST_ROW_KEY: str(first_row).encode()}
+                writer = pa.ipc.new_file(path, schema.with_metadata(meta))
             take = min(batch.num_rows - offset, shard_rows - rows)
             piece = batch.slice(offset, take)
             writer.write_batch(piece)
@@ -138,6 +141,13 @@ def stage_batches(
                 close()
     close()
     return shards
+
+
+def shard_first_row(path: str) -> int:
+    """The input row number of a shard's first row (0 for a shard that does not record it)."""
+    with pa.memory_map(path, "r") as source:
+        meta = pa.ipc.open_file(source).schema.metadata or {}
+    return int(meta.get(FIRST_ROW_KEY, b"0"))
 
 
 def remove_shards(folder: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from squall.batch.files import check_file_columns
 from squall.batch.output import output_dir, prepare_output
 from squall.batch.partition import check_partitioning
 from squall.batch.plan import JobPlan
@@ -102,6 +103,7 @@ def plan_job(
         ]
         for col, h in input_spec.file_columns.items()
     }
+    check_file_columns(file_columns, schema, model_columns, function.name)
 
     partition = None
     if input_spec.partition_column is not None:

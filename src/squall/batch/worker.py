@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from squall.batch.output import PartWriter, to_output_table
 from squall.batch.plan import JobPlan
+from squall.batch.staging import shard_first_row
 from squall.errors import ModelOutputError
 
 __all__ = ["ShardResult", "ShardRunner", "read_shard_batches"]
@@ -76,14 +77,35 @@ class ShardRunner:
         self.function = self.model.manifest.functions[plan.function]
         self.output_fields = [_output_field(s) for s in self.function.signature.outputs]
         self.output_dir = Path(plan.output_dir)
+        self.files = None
+        if plan.file_columns:
+            from squall.batch.files import FileFetcher
 
-    def _infer(self, batch: pa.RecordBatch) -> pa.Table:
+            self.files = FileFetcher(stages, plan.file_columns)
+
+    def _batches(self, path: str) -> Iterator[tuple[pa.RecordBatch, dict[str, list[Any]]]]:
+        """The shard's batches, each with its file columns' contents (read ahead of the model).
+
+        With a partition column, each batch holds one partition only.
+        """
+        batches: Iterator[pa.RecordBatch] = read_shard_batches(path, self.plan.max_batch_rows)
+        if self.plan.partition_column is not None:
+            from squall.batch.partitioned import split_at_partitions
+
+            batches = split_at_partitions(
+                batches, self.plan.partition_column, self.plan.max_batch_rows
+            )
+        if self.files is None:
+            return ((batch, {}) for batch in batches)
+        return self.files.resolve(batches, first_row=shard_first_row(path))
+
+    def _infer(self, batch: pa.RecordBatch, files: dict[str, list[Any]] | None = None) -> pa.Table:
         """The model's output for one batch, as Arrow typed per the signature."""
         model_input = batch.select(self.plan.model_columns).to_pandas()
-        if self.plan.file_columns:
-            from squall.batch.files import resolve_file_columns
+        if files:
+            from squall.batch.files import with_file_contents
 
-            model_input = resolve_file_columns(model_input, self.plan.file_columns, self.stages)
+            model_input = with_file_contents(model_input, files)
         out = self.model.call(self.plan.function, model_input, self.plan.params)
         if len(out) != batch.num_rows:
             raise ModelOutputError(
@@ -100,15 +122,6 @@ class ShardRunner:
                 f"to its signature's outputs {schema}: {exc}"
             ) from exc
 
-    def _batches(self, path: str) -> Iterator[pa.RecordBatch]:
-        """A shard's batches; with a partition column, each holds one partition only."""
-        batches = read_shard_batches(path, self.plan.max_batch_rows)
-        if self.plan.partition_column is None:
-            return batches
-        from squall.batch.partitioned import split_at_partitions
-
-        return split_at_partitions(batches, self.plan.partition_column, self.plan.max_batch_rows)
-
     def run(
         self, shard: int, path: str, progress: Callable[[int], None] | None = None
     ) -> ShardResult:
@@ -121,9 +134,9 @@ class ShardRunner:
         writer = PartWriter(self.output_dir, shard)
         input_schema: pa.Schema | None = None
         try:
-            for batch in self._batches(path):
+            for batch, files in self._batches(path):
                 input_schema = batch.schema
-                out = self._infer(batch)
+                out = self._infer(batch, files)
                 combined = pa.Table.from_batches([batch])
                 for field, column in zip(out.schema, out.columns):
                     combined = combined.append_column(field, column)

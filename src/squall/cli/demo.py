@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,4 +106,60 @@ def run_demo(home: str | Path = ".squall-demo", rows: int = ROWS) -> int:
     print(
         session.read.parquet("@results/churn_sklearn/").limit(3).to_pandas().to_string(index=False)
     )
-    return 0 if sk_job.status == "DONE" else 1
+    if sk_job.status != "DONE":
+        return 1
+    return _image_demo(session, reg)
+
+
+def _image_demo(session: Any, reg: Any) -> int:
+    """An image model over PNGs uploaded to a stage, each file read as raw bytes."""
+    try:
+        from PIL import Image
+    except ImportError:
+        print("image example skipped: it needs Pillow (pip install 'squall[images]')")
+        return 0
+    import io
+    import tempfile
+
+    import squall
+    from squall.batch import FileEncoding, InputFormat, InputSpec, JobSpec, OutputSpec, SaveMode
+    from squall.model import custom_model
+
+    class Redness(custom_model.CustomModel):
+        @custom_model.inference_api
+        def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+            reds = [
+                np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))[..., 0].mean()
+                for b in X["images"]
+            ]
+            return pd.DataFrame({"red": reds})
+
+    folder = tempfile.mkdtemp(prefix="squall-demo-png-")
+    for i in range(200):
+        Image.new("RGB", (32, 32), (i, 64, 128)).save(f"{folder}/img_{i:03d}.png")
+    session.create_stage("images", exists_ok=True)
+    session.put(f"{folder}/*.png", "@images/demo/")
+    with open(f"{folder}/img_000.png", "rb") as f:
+        sample = pd.DataFrame({"images": [f.read()]})  # a BYTES input, inferred
+    if "REDNESS" in set(reg.show_models()["name"].str.upper()):
+        reg.delete_model("redness")
+    mv = reg.log_model(
+        Redness(custom_model.ModelContext()), model_name="redness", sample_input_data=sample
+    )
+    job = mv.run_batch(
+        squall.list_stage_files("@images/demo", pattern=r".*\.png", column_name="IMAGES"),
+        input_spec=InputSpec(
+            column_handling={
+                "IMAGES": {
+                    "input_format": InputFormat.FULL_STAGE_PATH,
+                    "convert_to": FileEncoding.RAW_BYTES,
+                }
+            }
+        ),
+        output_spec=OutputSpec(stage_location="@results/redness/", mode=SaveMode.OVERWRITE),
+        job_spec=JobSpec(job_name_prefix="DEMO_IMAGES", block=True),
+    )
+    out = session.read.parquet("@results/redness/").to_pandas().sort_values("IMAGES")
+    print(f"image model job {job.name}: {job.status}, {len(out)} images")
+    print(out.head(3).to_string(index=False))
+    return 0 if job.status == "DONE" and len(out) == 200 else 1

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from squall.batch.files import PathChecker
 from squall.batch.output import prepare_output
 from squall.batch.partition import is_partitioned, stage_partitions
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
@@ -105,8 +106,12 @@ def submit_batch(
                 os.getpid(),
             ),
         )
+    # A job over files checks every path while staging and hands out no shard before all
+    # are checked: a bad path fails run_batch itself, with nothing run and no output touched.
+    checker = PathChecker(plan.file_columns, session.stages) if plan.file_columns else None
     try:
-        prepare_output(session.stages, plan.output_location, output_spec.mode)
+        if checker is None:
+            prepare_output(session.stages, plan.output_location, output_spec.mode)
         pid = launch_supervisor(session.home, job_id, scratch / "logs")
         catalog.execute(
             "UPDATE jobs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE id = ?",
@@ -128,17 +133,21 @@ def submit_batch(
                     (shard.rows, job_id),
                 )
 
+        batches = input_batches(X) if checker is None else checker.wrap(input_batches(X))
+        # With file columns, shards are recorded (handed out) only once every path checked.
+        on_shard = record if checker is None else None
         if is_partitioned(plan):
-            stage_partitions(
-                input_batches(X),
-                schema,
-                scratch / "input",
-                shard_rows,
-                plan.partition_column,
-                record,
+            staged = stage_partitions(
+                batches, schema, scratch / "input", shard_rows, plan.partition_column, on_shard
             )
         else:
-            stage_batches(input_batches(X), schema, scratch / "input", shard_rows, on_shard=record)
+            staged = stage_batches(
+                batches, schema, scratch / "input", shard_rows, on_shard=on_shard
+            )
+        if checker is not None:
+            prepare_output(session.stages, plan.output_location, output_spec.mode)
+            for shard in staged:
+                record(shard)
         catalog.execute(
             "UPDATE jobs SET staging = 0, message = CASE WHEN message = 'staging input' THEN NULL "
             "ELSE message END WHERE id = ?",
