@@ -12,6 +12,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import sys
+import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -38,7 +39,6 @@ def _redirect_output(log_path: str) -> None:
 def _exit_with_parent() -> None:
     """End this worker when its supervisor is gone, even in the middle of a model call."""
     import threading
-    import time
 
     parent = os.getppid()
 
@@ -74,6 +74,7 @@ def _worker_main(home: str, job_id: str, worker: str, log_path: str, conn: Conne
         return
     print(f"worker {worker} ready (pid {os.getpid()})", flush=True)
     conn.send(("ready", None, 0, {"pid": os.getpid()}))
+    first_batch = True
     while True:
         try:
             message = conn.recv()
@@ -84,6 +85,11 @@ def _worker_main(home: str, job_id: str, worker: str, log_path: str, conn: Conne
         shard, path = message
 
         def progress(rows: int, shard: int = shard) -> None:
+            nonlocal first_batch
+            if first_batch:
+                # The job's fixed cost ends here; the timestamp is for latency measurements.
+                first_batch = False
+                print(f"worker {worker} first batch inferred at {time.time():.3f}", flush=True)
             conn.send(("progress", shard, rows, {}))
 
         try:
