@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from squall.batch.output import prepare_output
+from squall.batch.parquet_shards import parquet_in_place, reference_shards
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import ShardInfo, input_batches, stage_batches
 from squall.batch.validate import make_job_name, plan_job
@@ -120,7 +121,11 @@ def submit_batch(
                     (shard.rows, job_id),
                 )
 
-        stage_batches(input_batches(X), schema, scratch / "input", shard_rows, on_shard=record)
+        in_place = parquet_in_place(X)
+        if in_place is not None:
+            reference_shards(in_place, shard_rows, on_shard=record)
+        else:
+            stage_batches(input_batches(X), schema, scratch / "input", shard_rows, on_shard=record)
         catalog.execute(
             "UPDATE jobs SET staging = 0, message = CASE WHEN message = 'staging input' THEN NULL "
             "ELSE message END WHERE id = ?",
