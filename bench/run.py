@@ -234,17 +234,19 @@ def markdown(full: dict[str, Any]) -> str:
         "Median [min-max]; wall time is the whole process seen from outside; "
         "PSS sums the process tree (client, supervisor, workers).",
         "",
-        "| pipeline | rows | wall s | rows/s | peak tree PSS MB | first batch s | staged s |",
-        "|---|---|---|---|---|---|---|",
+        "| pipeline | rows | wall s | rows/s | peak tree PSS MB | tree CPU s | first batch s "
+        "| staged s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, s in full["summary"].items():
         if s.get("failed"):
-            lines.append(f"| {label} | - | FAILED | | | | |")
+            lines.append(f"| {label} | - | FAILED | | | | | |")
             continue
         lines.append(
             f"| {label} | {s['rows']:,} | {_fmt(s.get('wall_s'))} | "
             f"{_rate(s['rows_per_s']['median'])} | {_fmt(s.get('peak_pss_mb'), '{:.0f}')} | "
-            f"{_fmt(s.get('first_batch_s'))} | {_fmt(s.get('staged_s'))} |"
+            f"{_fmt(s.get('tree_cpu_s'), '{:.1f}')} | {_fmt(s.get('first_batch_s'))} | "
+            f"{_fmt(s.get('staged_s'))} |"
         )
     lines += ["", "| measure | value | target | met |", "|---|---|---|---|"]
     for key, value in full["ratios"].items():
