@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: venv demo test test-fast check format bench bench-quick clean
 
@@ -13,6 +14,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+# Benchmarks (never part of `make test`): see bench/README.md.
+bench: $(BENCH_STAMP)
+	$(PY) bench/run.py
+
+bench-quick: $(BENCH_STAMP)
+	$(PY) bench/run.py --quick
 
 demo: venv
 	$(VENV)/bin/squall demo

@@ -9,14 +9,35 @@ predictions as Parquet on a stage, through an asynchronous job::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from squall import errors, jobs
+from squall import errors
 from squall.errors import SquallError
-from squall.session import Session, connect, get_active_session
 
 if TYPE_CHECKING:
+    from squall import jobs
+    from squall.session import Session, connect, get_active_session
     from squall.warehouse import DataFrame
+
+# Loaded on first use: a job's supervisor and workers import squall's submodules without
+# paying for the session's dependencies (DuckDB, pandas, fsspec).
+_LAZY = {
+    "Session": "squall.session",
+    "connect": "squall.session",
+    "get_active_session": "squall.session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "jobs":
+        return importlib.import_module("squall.jobs")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'squall' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
@@ -42,6 +63,7 @@ def list_stage_files(
 
     ``pattern`` is a regular expression the file's path must match.
     """
+    from squall.session import get_active_session
     from squall.warehouse import DataFrame
 
     s = get_active_session(session)

@@ -18,6 +18,7 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     ├── JobStateError(RuntimeError)           an action the job's status does not allow
     ├── JobFailedError(RuntimeError)          a blocking run whose job did not end DONE
     ├── InputFileError(OSError)               a file named in a file column could not be read
+    ├── InputChangedError(RuntimeError)       a job's in-place input file changed under it
     ├── ModelOutputError(ValueError)          a model returned output that breaks its signature
     ├── MissingExtraError(ImportError)        an optional backend is not installed
     ├── NotSupportedError(NotImplementedError)  a feature this installation does not provide
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyExistsError",
+    "InputChangedError",
     "InputFileError",
     "InvalidArgumentError",
     "InvalidSpecError",
@@ -158,3 +160,7 @@ class NotSupportedError(SquallError, NotImplementedError):
 
 class WarehouseBusyError(SquallError, TimeoutError):
     """The warehouse stayed locked by another process past the wait deadline."""
+
+
+class InputChangedError(SquallError, RuntimeError):
+    """A file a job reads its input from in place changed after the job was submitted."""

@@ -16,15 +16,20 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from squall.errors import InvalidSpecError, OutputNotEmptyError
-from squall.stages import StageManager, StagePath, parse_stage_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from squall.stages import StageManager, StagePath
+
+# numpy, pandas and the stages load where they are used: the supervisor imports this
+# module for part names and _SUCCESS only, and starts faster without them.
 
 __all__ = [
     "SUCCESS_FILE",
@@ -70,6 +75,7 @@ def prepare_output(stages: StageManager, location: str, mode: Any, *, dry_run: b
     With ``dry_run`` nothing is deleted: only the checks run (used while validating).
     """
     from squall.batch.specs import SaveMode
+    from squall.stages import parse_stage_path
 
     sp: StagePath = parse_stage_path(location)
     normalised = str(sp).rstrip("/") + "/"
@@ -93,6 +99,8 @@ def write_success(folder: Path, summary: dict[str, Any]) -> None:
 
 
 def _jsonable(value: Any) -> Any:
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -107,6 +115,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _is_nested(value: Any) -> bool:
+    import numpy as np
+
     return isinstance(value, list | tuple | dict | np.ndarray)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from squall.batch.output import PartWriter, to_output_table
+from squall.batch.parquet_shards import is_parquet_ref, read_parquet_ref
 from squall.batch.plan import JobPlan
 from squall.batch.staging import shard_first_row
 from squall.errors import ModelOutputError
@@ -32,6 +33,9 @@ class ShardResult:
 
 def read_shard_batches(path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """A shard's rows in batches of at most ``batch_rows``; the file is memory-mapped."""
+    if is_parquet_ref(path):
+        yield from read_parquet_ref(path, batch_rows)
+        return
     with pa.memory_map(path, "r") as source:
         reader = pa.ipc.open_file(source)
         pending: list[pa.RecordBatch] = []

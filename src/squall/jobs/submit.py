@@ -13,6 +13,7 @@ from typing import Any
 
 from squall.batch.files import PathChecker
 from squall.batch.output import prepare_output
+from squall.batch.parquet_shards import parquet_in_place, reference_shards
 from squall.batch.partition import is_partitioned, stage_partitions
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import ShardInfo, input_batches, stage_batches
@@ -136,7 +137,11 @@ def submit_batch(
         batches = input_batches(X) if checker is None else checker.wrap(input_batches(X))
         # With file columns, shards are recorded (handed out) only once every path checked.
         on_shard = record if checker is None else None
-        if is_partitioned(plan):
+        # Parquet on a local stage is read where it lies: shards reference its row groups.
+        in_place = None if checker or is_partitioned(plan) else parquet_in_place(X)
+        if in_place is not None:
+            staged = reference_shards(in_place, shard_rows, on_shard=on_shard)
+        elif is_partitioned(plan):
             staged = stage_partitions(
                 batches, schema, scratch / "input", shard_rows, plan.partition_column, on_shard
             )

@@ -114,6 +114,11 @@ class DataFrame:
         return self._arrow
 
     @property
+    def row_limit(self) -> int | None:
+        """The row limit set with :meth:`limit`, or None."""
+        return self._limit
+
+    @property
     def warehouse(self) -> Warehouse | None:
         return self._warehouse
 
