@@ -37,6 +37,12 @@ class Settings:
     supervisor_start_timeout_s: float = 60.0
     # Seconds a worker gets to exit after SIGTERM before SIGKILL.
     worker_stop_grace_s: float = 3.0
+    # Fault injection for tests and drills (SQUALL_FAULT_KILL_WORKER): a comma-separated list
+    # of SHARD:ATTEMPT:POINT. The worker running that attempt of that shard SIGKILLs itself
+    # at POINT: N = after N batches of the shard are written (before the commit when N is
+    # past the last batch), ``commit`` = right after its part is committed, before the
+    # supervisor hears of it. It picks the moment of a death, never the output.
+    fault_kill_worker: str = ""
 
 
 def settings() -> Settings:
@@ -45,4 +51,5 @@ def settings() -> Settings:
         heartbeat_timeout_s=_env_float("SQUALL_HEARTBEAT_TIMEOUT", 15.0),
         supervisor_start_timeout_s=_env_float("SQUALL_SUPERVISOR_START_TIMEOUT", 60.0),
         worker_stop_grace_s=_env_float("SQUALL_WORKER_STOP_GRACE", 3.0),
+        fault_kill_worker=os.environ.get("SQUALL_FAULT_KILL_WORKER", ""),
     )

@@ -16,6 +16,8 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     ├── AlreadyExistsError(FileExistsError)
     │   └── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
     ├── JobStateError(RuntimeError)           an action the job's status does not allow
+    │   └── JobNotResumableError              a resume refused: DONE, running, or its
+    │                                         model version or input shards are gone
     ├── JobFailedError(RuntimeError)          a blocking run whose job did not end DONE
     ├── ModelOutputError(ValueError)          a model returned output that breaks its signature
     ├── MissingExtraError(ImportError)        an optional backend is not installed
@@ -33,6 +35,7 @@ __all__ = [
     "InvalidSpecError",
     "JobFailedError",
     "JobNotFoundError",
+    "JobNotResumableError",
     "JobStateError",
     "MissingExtraError",
     "ModelNotFoundError",
@@ -114,6 +117,10 @@ class OutputNotEmptyError(AlreadyExistsError):
 
 class JobStateError(SquallError, RuntimeError):
     """The job's current status does not allow this action."""
+
+
+class JobNotResumableError(JobStateError):
+    """A job cannot be resumed; the message says why (its status, or what is gone)."""
 
 
 class JobFailedError(SquallError, RuntimeError):

@@ -81,26 +81,33 @@ def _worker_main(home: str, job_id: str, worker: str, log_path: str, conn: Conne
             return
         if message is None:
             return
-        shard, path = message
+        shard, path, attempt, first_row = message
 
-        def progress(rows: int, shard: int = shard) -> None:
-            conn.send(("progress", shard, rows, {}))
+        def progress(rows: int, errors: int, shard: int = shard) -> None:
+            conn.send(("progress", shard, rows, {"error_rows": errors}))
 
         try:
-            result = runner.run(shard, path, progress)
+            result = runner.run(shard, path, progress, attempt=attempt, first_row=first_row)
         except Exception as exc:
             text = traceback.format_exc()
             print(f"shard {shard} failed:\n{text}", file=sys.stderr, flush=True)
-            conn.send(
-                ("failed", shard, 0, {"error": f"{type(exc).__name__}: {exc}", "traceback": text})
-            )
+            info: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}", "traceback": text}
+            rows = getattr(exc, "squall_rows", None)  # the failing batch's input rows
+            if rows is not None:
+                info["rows"] = list(rows)
+            conn.send(("failed", shard, 0, info))
             continue
         conn.send(
             (
                 "done",
                 shard,
                 result.rows,
-                {"error_rows": result.error_rows, "seconds": result.seconds},
+                {
+                    "error_rows": result.error_rows,
+                    "seconds": result.seconds,
+                    "first_error": result.first_error,
+                    "kept": result.kept,
+                },
             )
         )
 
@@ -136,8 +143,10 @@ class LocalExecutor(Executor):
         proc = self._procs.get(worker)
         return proc.pid if proc is not None else None
 
-    def submit(self, worker: str, shard: int, path: str) -> None:
-        self._conns[worker].send((shard, path))
+    def submit(
+        self, worker: str, shard: int, path: str, *, attempt: int = 1, first_row: int = 0
+    ) -> None:
+        self._conns[worker].send((shard, path, attempt, first_row))
 
     def events(self, timeout: float) -> list[Event]:
         by_handle: dict[Any, tuple[str, str]] = {}
