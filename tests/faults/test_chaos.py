@@ -50,7 +50,7 @@ def attempts(session: squall.Session, job) -> dict[int, int]:
     return {r["shard"]: r["attempts"] for r in rows}
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", range(8))
 def test_killed_workers_cost_only_their_shard(session, twice, reference, monkeypatch, seed):
     plan = kill_plan(seed)
     spec = ",".join(
@@ -119,7 +119,7 @@ def _committed_parts(session, location: str) -> dict[str, tuple[int, int]]:
 
 
 def test_supervisor_killed_mid_job_then_resume(session, twice, reference, monkeypatch):
-    monkeypatch.setenv("SQUALL_TEST_SLOW_S", "0.1")
+    monkeypatch.setenv("SQUALL_TEST_SLOW_S", "0.2")
     job = twice.run_batch(
         frame(ROWS), output_spec=OutputSpec(stage_location="@results/s/"), job_spec=job_spec()
     )
@@ -140,7 +140,7 @@ def test_supervisor_killed_mid_job_then_resume(session, twice, reference, monkey
 
 
 def test_cancel_then_resume(session, twice, reference, monkeypatch):
-    monkeypatch.setenv("SQUALL_TEST_SLOW_S", "0.1")
+    monkeypatch.setenv("SQUALL_TEST_SLOW_S", "0.2")
     job = twice.run_batch(
         frame(ROWS), output_spec=OutputSpec(stage_location="@results/x/"), job_spec=job_spec()
     )
@@ -218,5 +218,12 @@ def test_cli_resume(session, twice, reference, monkeypatch):
     assert_complete(session, "@results/cli/", reference)
     res = subprocess.run([*cli, job.name], capture_output=True, text=True)
     assert res.returncode == 1 and "cannot be resumed: it is DONE" in res.stderr
-    for p in psutil.process_iter(["cmdline"]):
-        assert job.id not in " ".join(p.info["cmdline"] or [])  # no supervisor left behind
+
+    def supervisors() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if job.id in " ".join(p.info["cmdline"] or [])
+        ]
+
+    wait_for(lambda: not supervisors(), what="the supervisors to exit")

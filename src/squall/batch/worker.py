@@ -117,8 +117,9 @@ class ShardRunner:
         self.output_fields = [_output_field(s) for s in self.function.signature.outputs]
         self.output_dir = Path(plan.output_dir)
         self.keep_going = plan.on_error == "continue"
-        if self.keep_going:
-            self.output_fields.append(pa.field(ERROR_COLUMN, pa.string()))
+        # the columns each part adds to the input's: outputs, then _ERROR with "continue"
+        self.error_field = pa.field(ERROR_COLUMN, pa.string())
+        self.part_fields = self.output_fields + ([self.error_field] if self.keep_going else [])
         from squall.config import settings
 
         self.kill_points = parse_kill_points(settings().fault_kill_worker)
@@ -165,15 +166,15 @@ class ShardRunner:
         except Exception as exc:
             if batch.num_rows <= 1:
                 text = describe_error(exc)
-                nulls = [pa.nulls(batch.num_rows, f.type) for f in self.output_fields[:-1]]
+                nulls = [pa.nulls(batch.num_rows, f.type) for f in self.output_fields]
                 errors = pa.array([text] * batch.num_rows, pa.string())
-                table = pa.Table.from_arrays([*nulls, errors], schema=pa.schema(self.output_fields))
+                table = pa.Table.from_arrays([*nulls, errors], schema=pa.schema(self.part_fields))
                 return table, [(first_row, text)] * batch.num_rows
             half = batch.num_rows // 2
             head, head_errors = self._isolate(batch.slice(0, half), first_row)
             tail, tail_errors = self._isolate(batch.slice(half), first_row + half)
             return pa.concat_tables([head, tail]), head_errors + tail_errors
-        return out.append_column(self.output_fields[-1], pa.nulls(batch.num_rows, pa.string())), []
+        return out.append_column(self.error_field, pa.nulls(batch.num_rows, pa.string())), []
 
     def run(
         self,
@@ -221,7 +222,7 @@ class ShardRunner:
                 _die()
             empty_schema = None
             if writer.rows == 0 and input_schema is not None:
-                empty_schema = pa.schema(list(input_schema) + self.output_fields)
+                empty_schema = pa.schema(list(input_schema) + self.part_fields)
             committed = writer.commit(empty_schema)
         except BaseException:
             writer.abort()
