@@ -41,7 +41,8 @@ class Settings:
     # of SHARD:ATTEMPT:POINT. The worker running that attempt of that shard SIGKILLs itself
     # at POINT: N = after N batches of the shard are written (before the commit when N is
     # past the last batch), ``commit`` = right after its part is committed, before the
-    # supervisor hears of it. It picks the moment of a death, never the output.
+    # supervisor hears of it, ``done`` = right after it reported the shard done (the worker
+    # dies idle, or as its next shard arrives). It picks the moment of a death, never the output.
     fault_kill_worker: str = ""
 
 

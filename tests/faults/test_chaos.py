@@ -36,12 +36,13 @@ BATCHES = SHARD_ROWS // BATCH_ROWS
 def kill_plan(seed: int) -> dict[int, list[str]]:
     """For a seed: which shards lose a worker, on which attempts, at which point."""
     rng = random.Random(seed)
-    points = [str(n) for n in range(BATCHES + 1)] + ["commit"]
+    points = [str(n) for n in range(BATCHES + 1)] + ["commit", "done"]
     plan = {}
     for shard in rng.sample(range(SHARDS), k=rng.randint(1, 3)):
         chosen = [rng.choice(points) for _ in range(rng.randint(1, 2))]
-        # after a kill past the commit, the next attempt keeps the part: no later kill runs
-        plan[shard] = chosen[: chosen.index("commit") + 1] if "commit" in chosen else chosen
+        # after a kill past the commit the part stands: no later attempt of the shard runs
+        ends = [i for i, p in enumerate(chosen) if p in ("commit", "done")]
+        plan[shard] = chosen[: ends[0] + 1] if ends else chosen
     return plan
 
 
@@ -64,14 +65,31 @@ def test_killed_workers_cost_only_their_shard(session, twice, reference, monkeyp
     )
     assert job.wait(timeout=120) == "DONE", (spec, job.get_logs())
     assert_complete(session, "@results/c/", reference)
-    # every kill cost exactly one more attempt of its own shard, and each was logged
-    assert attempts(session, job) == {s: 1 + len(plan.get(s, [])) for s in range(SHARDS)}
+    # a kill during a shard costs one more attempt of that shard, each logged; a kill after
+    # "done" costs nothing, or the first attempt of the shard its worker was handed next
+    kills = {s: [p for p in plan.get(s, []) if p != "done"] for s in range(SHARDS)}
+    idle_kills = sum(p == "done" for points in plan.values() for p in points)
+    tried = attempts(session, job)
+    assert all(tried[s] >= 1 + len(kills[s]) for s in range(SHARDS)), (spec, tried)
+    assert sum(tried.values()) - sum(1 + len(k) for k in kills.values()) <= idle_kills
     logs = job.get_logs()
-    for shard, points in plan.items():
+    for shard, points in kills.items():
         for attempt in range(1, len(points) + 1):
             assert f"died (exit code -9) during shard {shard}, attempt {attempt}" in logs
     p = job.progress
     assert (p.rows_done, p.shards_done, p.error_rows) == (ROWS, SHARDS, 0)
+
+
+def test_a_worker_dying_as_it_is_handed_a_shard(session, twice, reference, monkeypatch):
+    # one worker: it reports shard 0 done and dies as the next shard is sent to it
+    monkeypatch.setenv("SQUALL_FAULT_KILL_WORKER", "0:1:done,2:1:done")
+    job = twice.run_batch(
+        frame(ROWS),
+        output_spec=OutputSpec(stage_location="@results/h/"),
+        job_spec=job_spec(num_workers=1),
+    )
+    assert job.wait(timeout=120) == "DONE", job.get_logs()
+    assert_complete(session, "@results/h/", reference)
 
 
 def test_worker_killed_from_outside_while_it_runs(session, twice, reference, monkeypatch):

@@ -49,10 +49,10 @@ def parse_kill_points(text: str) -> dict[tuple[int, int], str]:
     points: dict[tuple[int, int], str] = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
         parts = item.split(":")
-        if len(parts) != 3 or not (parts[2] == "commit" or parts[2].isdigit()):
+        if len(parts) != 3 or not (parts[2] in ("commit", "done") or parts[2].isdigit()):
             raise ValueError(
                 f"SQUALL_FAULT_KILL_WORKER item {item!r} is not SHARD:ATTEMPT:POINT "
-                "(POINT a number of batches or 'commit')"
+                "(POINT a number of batches, 'commit' or 'done')"
             )
         points[(int(parts[0]), int(parts[1]))] = parts[2]
     return points
@@ -218,7 +218,7 @@ class ShardRunner:
                 batches += 1
                 if progress is not None:
                     progress(batch.num_rows, len(errors))
-            if kill is not None and kill != "commit" and int(kill) >= batches:
+            if kill is not None and kill.isdigit() and int(kill) >= batches:
                 _die()
             empty_schema = None
             if writer.rows == 0 and input_schema is not None:
