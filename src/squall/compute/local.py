@@ -149,9 +149,13 @@ class LocalExecutor(Executor):
     def submit(
         self, worker: str, shard: int, path: str, *, attempt: int = 1, first_row: int = 0
     ) -> None:
-        # A worker that died just now: events() reports its death, and its shard is retried.
+        # A worker that died just now (its pipe broken, or already forgotten by events() whose
+        # "died" event is still to be handled): its death is reported, and its shard retried.
+        conn = self._conns.get(worker)
+        if conn is None:
+            return
         with contextlib.suppress(OSError):
-            self._conns[worker].send((shard, path, attempt, first_row))
+            conn.send((shard, path, attempt, first_row))
 
     def events(self, timeout: float) -> list[Event]:
         by_handle: dict[Any, tuple[str, str]] = {}
