@@ -48,6 +48,13 @@ class Settings:
     file_fetch_bytes: int = 128 * 1024 * 1024
     # ... and the threads that read them.
     file_fetch_threads: int = 16
+    # Fault injection for tests and drills (SQUALL_FAULT_KILL_WORKER): a comma-separated list
+    # of SHARD:ATTEMPT:POINT. The worker running that attempt of that shard SIGKILLs itself
+    # at POINT: N = after N batches of the shard are written (before the commit when N is
+    # past the last batch), ``commit`` = right after its part is committed, before the
+    # supervisor hears of it, ``done`` = right after it reported the shard done (the worker
+    # dies idle, or as its next shard arrives). It picks the moment of a death, never the output.
+    fault_kill_worker: str = ""
 
 
 def settings() -> Settings:
@@ -58,4 +65,5 @@ def settings() -> Settings:
         worker_stop_grace_s=_env_float("SQUALL_WORKER_STOP_GRACE", 3.0),
         file_fetch_bytes=_env_positive_int("SQUALL_FILE_FETCH_BYTES", 128 * 1024 * 1024),
         file_fetch_threads=_env_positive_int("SQUALL_FILE_FETCH_THREADS", 16),
+        fault_kill_worker=os.environ.get("SQUALL_FAULT_KILL_WORKER", ""),
     )

@@ -16,6 +16,8 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     ├── AlreadyExistsError(FileExistsError)
     │   └── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
     ├── JobStateError(RuntimeError)           an action the job's status does not allow
+    │   └── JobNotResumableError              a resume refused: DONE, running, or its
+    │                                         model version or input shards are gone
     ├── JobFailedError(RuntimeError)          a blocking run whose job did not end DONE
     ├── InputFileError(OSError)               a file named in a file column could not be read
     ├── InputChangedError(RuntimeError)       a job's in-place input file changed under it
@@ -37,6 +39,7 @@ __all__ = [
     "InvalidSpecError",
     "JobFailedError",
     "JobNotFoundError",
+    "JobNotResumableError",
     "JobStateError",
     "MissingExtraError",
     "ModelNotFoundError",
@@ -118,6 +121,10 @@ class OutputNotEmptyError(AlreadyExistsError):
 
 class JobStateError(SquallError, RuntimeError):
     """The job's current status does not allow this action."""
+
+
+class JobNotResumableError(JobStateError):
+    """A job cannot be resumed; the message says why (its status, or what is gone)."""
 
 
 class JobFailedError(SquallError, RuntimeError):

@@ -4,9 +4,13 @@ Lifecycle, in the order the job drives it:
 
 1. ``prepare`` (client, before anything is written): apply the save mode.
 2. ``PartWriter`` (worker, per shard): stream batches into a temporary file next to the final
-   one, then ``commit`` renames it to ``part-<shard>.parquet``. The name depends only on the
-   shard, and the rename replaces atomically, so a retried shard can never leave two copies.
-3. ``write_success`` (supervisor, once every shard is committed): ``_SUCCESS`` is last.
+   one (a dot-file ending ``.tmp``, which readers skip), then ``commit`` publishes it as
+   ``part-<shard>.parquet``. The name depends only on the shard, so a retried shard can never
+   leave two copies; and the first commit wins: publishing is a hard link that fails when
+   the part exists, so a worker of an earlier attempt that is still running (a zombie) can
+   never replace a committed part.
+3. ``write_success`` (supervisor, once every shard is committed and checked): ``_SUCCESS``
+   is last. Temporary files of killed attempts are removed before it.
 """
 
 from __future__ import annotations
@@ -32,16 +36,23 @@ if TYPE_CHECKING:
 # module for part names and _SUCCESS only, and starts faster without them.
 
 __all__ = [
+    "ERROR_COLUMN",
     "SUCCESS_FILE",
     "PartWriter",
+    "check_parts",
     "output_dir",
+    "part_counts",
     "part_name",
     "prepare_output",
+    "remove_temp_parts",
     "to_output_table",
     "write_success",
 ]
 
 SUCCESS_FILE = "_SUCCESS"
+# With on_error="continue", every output part has this column: the exception type and
+# message of a row whose inference failed, null on the rows that succeeded.
+ERROR_COLUMN = "_ERROR"
 
 
 def part_name(shard: int) -> str:
@@ -163,7 +174,8 @@ class PartWriter:
         self._writer.write_table(table)
         self.rows += table.num_rows
 
-    def commit(self, empty_schema: pa.Schema | None = None) -> Path:
+    def commit(self, empty_schema: pa.Schema | None = None) -> bool:
+        """Publish the part; False when another attempt had committed it first (kept as is)."""
         if self._writer is None:
             # A shard whose batches all came out empty still commits a valid, empty part.
             schema = empty_schema if empty_schema is not None else pa.schema([])
@@ -171,14 +183,73 @@ class PartWriter:
             pq.write_table(schema.empty_table(), self.tmp)
         else:
             self._writer.close()
-        os.replace(self.tmp, self.final)
-        return self.final
+            self._writer = None
+        try:
+            return _publish(self.tmp, self.final)
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
     def abort(self) -> None:
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, final: Path) -> bool:
+    """Give ``tmp`` the name ``final`` unless ``final`` exists; atomic where links exist."""
+    try:
+        os.link(tmp, final)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        # A file system without hard links: check, then rename (a narrow race, not atomic).
+        if final.exists():
+            return False
+        os.replace(tmp, final)
+        return True
+
+
+def part_counts(path: Path) -> tuple[int, int]:
+    """A committed part's rows and error rows (non-null ``_ERROR``), read from the file."""
+    meta = pq.read_metadata(path)
+    rows = meta.num_rows
+    if ERROR_COLUMN not in meta.schema.names:
+        return rows, 0
+    column = pq.read_table(path, columns=[ERROR_COLUMN]).column(0)
+    return rows, rows - column.null_count
+
+
+def check_parts(folder: Path, shard_rows: dict[int, int], *, per_row: bool) -> str | None:
+    """What is wrong with a job's committed parts, or None: one part per shard, and with
+    ``per_row`` (one output row per input row) as many rows as the shard has."""
+    for shard, rows in sorted(shard_rows.items()):
+        path = folder / part_name(shard)
+        if not path.exists():
+            return f"{path.name} is missing"
+        if per_row:
+            found = pq.read_metadata(path).num_rows
+            if found != rows:
+                return f"{path.name} holds {found} rows, its shard {rows}"
+    return None
+
+
+def remove_temp_parts(folder: Path, shard: int | None = None) -> list[str]:
+    """Delete the temporary files of unfinished attempts (of one shard, or of all); return them.
+
+    Only call it when no worker can be writing them: a dead worker's, or between runs.
+    """
+    prefix = f".{part_name(shard)}." if shard is not None else ".part-"
+    removed: list[str] = []
+    if not folder.is_dir():
+        return removed
+    for entry in os.scandir(folder):
+        if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -90,7 +90,7 @@ def _call_partition(runner: ShardRunner, rows: pa.Table) -> pa.Table:
 
 
 def run_partitioned_shard(
-    runner: ShardRunner, shard: int, path: str, progress: Callable[[int], None] | None = None
+    runner: ShardRunner, shard: int, path: str, progress: Callable[[int, int], None] | None = None
 ) -> ShardResult:
     """Call a partitioned function once per partition of one shard; commit its output part.
 
@@ -122,7 +122,7 @@ def run_partitioned_shard(
                     out = out.add_column(0, key_field[0], keys)
                 writer.write(out)
                 if progress is not None:
-                    progress(rows.num_rows)
+                    progress(rows.num_rows, 0)
             writer.commit(pa.schema(key_field + runner.output_fields))
             input_rows = table.num_rows
     except BaseException:

@@ -2,10 +2,17 @@
 
 ``ShardRunner`` knows nothing of processes or executors: an executor builds one per worker
 (the model loads once, in ``__init__``) and calls ``run`` for each shard id it is handed.
+
+Bad rows: with ``on_error="fail"`` the first batch that raises (or whose output breaks the
+signature) fails the shard, the error naming the batch's input rows. With
+``on_error="continue"`` a failing batch is split in halves, and the halves retried, until
+each bad row stands alone; a bad row gets null outputs and its error in ``_ERROR``.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,13 +21,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from squall.batch.output import PartWriter, to_output_table
+from squall.batch.output import ERROR_COLUMN, PartWriter, part_counts, to_output_table
 from squall.batch.parquet_shards import is_parquet_ref, read_parquet_ref
 from squall.batch.plan import JobPlan
-from squall.batch.staging import shard_first_row
 from squall.errors import ModelOutputError
 
-__all__ = ["ShardResult", "ShardRunner", "read_shard_batches"]
+__all__ = ["ShardResult", "ShardRunner", "parse_kill_points", "read_shard_batches"]
+
+# Rows whose errors a worker writes to its log, per shard (the _ERROR column has them all).
+_LOGGED_ERRORS = 10
+_ERROR_TEXT_LIMIT = 2000
 
 
 @dataclass
@@ -29,6 +39,35 @@ class ShardResult:
     rows: int
     error_rows: int
     seconds: float
+    # input row number and text of the shard's first bad row (on_error="continue")
+    first_error: tuple[int, str] | None = None
+    # True when an earlier attempt had committed the part and this one kept it
+    kept: bool = False
+
+
+def parse_kill_points(text: str) -> dict[tuple[int, int], str]:
+    """``SHARD:ATTEMPT:POINT,...`` (see ``Settings.fault_kill_worker``) as a lookup."""
+    points: dict[tuple[int, int], str] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        parts = item.split(":")
+        if len(parts) != 3 or not (parts[2] in ("commit", "done") or parts[2].isdigit()):
+            raise ValueError(
+                f"SQUALL_FAULT_KILL_WORKER item {item!r} is not SHARD:ATTEMPT:POINT "
+                "(POINT a number of batches, 'commit' or 'done')"
+            )
+        points[(int(parts[0]), int(parts[1]))] = parts[2]
+    return points
+
+
+def _die() -> None:
+    # An injected fault: end like an out-of-memory kill would, with no cleanup at all.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as ``Type: message``, for ``_ERROR`` and job messages."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= _ERROR_TEXT_LIMIT else text[: _ERROR_TEXT_LIMIT - 3] + "..."
 
 
 def read_shard_batches(path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -81,13 +120,22 @@ class ShardRunner:
         self.function = self.model.manifest.functions[plan.function]
         self.output_fields = [_output_field(s) for s in self.function.signature.outputs]
         self.output_dir = Path(plan.output_dir)
+        self.keep_going = plan.on_error == "continue"
+        # the columns each part adds to the input's: outputs, then _ERROR with "continue"
+        self.error_field = pa.field(ERROR_COLUMN, pa.string())
+        self.part_fields = self.output_fields + ([self.error_field] if self.keep_going else [])
+        from squall.config import settings
+
+        self.kill_points = parse_kill_points(settings().fault_kill_worker)
         self.files = None
         if plan.file_columns:
             from squall.batch.files import FileFetcher
 
             self.files = FileFetcher(stages, plan.file_columns)
 
-    def _batches(self, path: str) -> Iterator[tuple[pa.RecordBatch, dict[str, list[Any]]]]:
+    def _batches(
+        self, path: str, first_row: int
+    ) -> Iterator[tuple[pa.RecordBatch, dict[str, list[Any]]]]:
         """The shard's batches, each with its file columns' contents (read ahead of the model).
 
         With a partition column, each batch holds one partition only.
@@ -101,7 +149,7 @@ class ShardRunner:
             )
         if self.files is None:
             return ((batch, {}) for batch in batches)
-        return self.files.resolve(batches, first_row=shard_first_row(path))
+        return self.files.resolve(batches, first_row=first_row)
 
     def _infer(self, batch: pa.RecordBatch, files: dict[str, list[Any]] | None = None) -> pa.Table:
         """The model's output for one batch, as Arrow typed per the signature."""
@@ -126,32 +174,103 @@ class ShardRunner:
                 f"to its signature's outputs {schema}: {exc}"
             ) from exc
 
+    def _outputs(
+        self, batch: pa.RecordBatch, first_row: int, files: dict[str, list[Any]]
+    ) -> tuple[pa.Table, list[Any]]:
+        """Outputs of one batch and its bad rows as ``(input row, error)``, per ``on_error``."""
+        if self.keep_going:
+            return self._isolate(batch, first_row, files)
+        try:
+            return self._infer(batch, files), []
+        except Exception as exc:
+            span = (first_row, first_row + batch.num_rows - 1)
+            exc.add_note(f"in the batch of input rows {span[0]}..{span[1]}")
+            exc.squall_rows = span  # type: ignore[attr-defined]
+            raise
+
+    def _isolate(
+        self, batch: pa.RecordBatch, first_row: int, files: dict[str, list[Any]]
+    ) -> tuple[pa.Table, list[Any]]:
+        """Split a failing batch until its bad rows stand alone; good rows keep their outputs."""
+        try:
+            out = self._infer(batch, files)
+        except Exception as exc:
+            if batch.num_rows <= 1:
+                text = describe_error(exc)
+                nulls = [pa.nulls(batch.num_rows, f.type) for f in self.output_fields]
+                errors = pa.array([text] * batch.num_rows, pa.string())
+                table = pa.Table.from_arrays([*nulls, errors], schema=pa.schema(self.part_fields))
+                return table, [(first_row, text)] * batch.num_rows
+            half = batch.num_rows // 2
+            head_files = {c: v[:half] for c, v in files.items()}
+            tail_files = {c: v[half:] for c, v in files.items()}
+            head, head_errors = self._isolate(batch.slice(0, half), first_row, head_files)
+            tail, tail_errors = self._isolate(batch.slice(half), first_row + half, tail_files)
+            return pa.concat_tables([head, tail]), head_errors + tail_errors
+        return out.append_column(self.error_field, pa.nulls(batch.num_rows, pa.string())), []
+
     def run(
-        self, shard: int, path: str, progress: Callable[[int], None] | None = None
+        self,
+        shard: int,
+        path: str,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        attempt: int = 1,
+        first_row: int = 0,
     ) -> ShardResult:
-        """Infer every row of one shard and commit its output part."""
+        """Infer every row of one shard and commit its output part.
+
+        ``first_row`` is the shard's first row in the job's input, for error messages.
+        """
         if self.plan.function_kind == "partitioned":
             from squall.batch.partitioned import run_partitioned_shard
 
             return run_partitioned_shard(self, shard, path, progress)
         started = time.monotonic()
+        kill = self.kill_points.get((shard, attempt))
         writer = PartWriter(self.output_dir, shard)
+        if writer.final.exists():
+            # An earlier attempt committed the part and died before it could say so.
+            rows, bad = part_counts(writer.final)
+            print(f"shard {shard}: its part was committed by an earlier attempt; kept", flush=True)
+            return ShardResult(shard, rows, bad, time.monotonic() - started, kept=True)
         input_schema: pa.Schema | None = None
+        error_rows, first_error, row, batches = 0, None, first_row, 0
         try:
-            for batch, files in self._batches(path):
+            for batch, files in self._batches(path, first_row):
+                if kill == str(batches):
+                    _die()
                 input_schema = batch.schema
-                out = self._infer(batch, files)
+                out, errors = self._outputs(batch, row, files)
                 combined = pa.Table.from_batches([batch])
                 for field, column in zip(out.schema, out.columns):
                     combined = combined.append_column(field, column)
                 writer.write(combined)
+                for at, text in errors[: max(0, _LOGGED_ERRORS - error_rows)]:
+                    print(f"shard {shard}: input row {at} failed: {text}", flush=True)
+                if errors and first_error is None:
+                    first_error = errors[0]
+                error_rows += len(errors)
+                row += batch.num_rows
+                batches += 1
                 if progress is not None:
-                    progress(batch.num_rows)
+                    progress(batch.num_rows, len(errors))
+            if kill is not None and kill.isdigit() and int(kill) >= batches:
+                _die()
             empty_schema = None
             if writer.rows == 0 and input_schema is not None:
-                empty_schema = pa.schema(list(input_schema) + self.output_fields)
-            writer.commit(empty_schema)
+                empty_schema = pa.schema(list(input_schema) + self.part_fields)
+            committed = writer.commit(empty_schema)
         except BaseException:
             writer.abort()
             raise
-        return ShardResult(shard, writer.rows, 0, time.monotonic() - started)
+        if kill == "commit":
+            _die()
+        if not committed:
+            # Another attempt of this shard committed first; its part stands, this one is dropped.
+            rows, bad = part_counts(writer.final)
+            print(f"shard {shard}: another attempt committed its part first; kept", flush=True)
+            return ShardResult(shard, rows, bad, time.monotonic() - started, kept=True)
+        if error_rows > _LOGGED_ERRORS:
+            print(f"shard {shard}: {error_rows} rows failed in all", flush=True)
+        return ShardResult(shard, writer.rows, error_rows, time.monotonic() - started, first_error)

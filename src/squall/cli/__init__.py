@@ -4,7 +4,7 @@ squall [--home DIR] demo
 squall stage ls|create|put|get|rm|drop ...
 squall model ls [NAME]
 squall run MODEL[:VERSION] (--sql Q | --table T | --files @stage/path) --output @stage/path/
-squall jobs ls|show|logs|wait|cancel|delete ...
+squall jobs ls|show|logs|wait|cancel|resume|delete ...
 """
 
 from __future__ import annotations
@@ -207,6 +207,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             status = job.wait(timeout=args.timeout)
         print(f"{job.name} {status} {job.message or ''}".rstrip())
         return 0 if status == "CANCELLED" else 1
+    if args.action == "resume":
+        print(f"{job.name} {job.resume()}")
+        return _wait(job, None) if args.wait else 0
     if args.action == "delete":
         jobs.delete_job(job, session=s)
         print(f"{job.name} deleted")
@@ -345,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("logs", "a job's logs"),
         ("wait", "wait for a job, with a progress bar"),
         ("cancel", "cancel a job"),
+        ("resume", "resume a FAILED, CANCELLED or INTERNAL_ERROR job"),
         ("delete", "delete a job's record and scratch files"),
     ):
         x = j_sub.add_parser(action, help=text)
@@ -360,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if action == "wait":
             x.add_argument("--timeout", type=float, default=None, help="give up after SECONDS")
+        if action == "resume":
+            x.add_argument("--wait", action="store_true", help="show progress until it ends")
     j.set_defaults(func=cmd_jobs)
     return p
 

@@ -33,8 +33,13 @@ class Executor(ABC):
         """Start one worker; return its id. A ``ready`` event follows once its model loaded."""
 
     @abstractmethod
-    def submit(self, worker: str, shard: int, path: str) -> None:
-        """Hand one shard to an idle worker."""
+    def submit(
+        self, worker: str, shard: int, path: str, *, attempt: int = 1, first_row: int = 0
+    ) -> None:
+        """Hand one shard to an idle worker: its attempt number (from 1) and first input row.
+
+        A worker that died meanwhile is no error here: its death comes as a ``died`` event.
+        """
 
     @abstractmethod
     def events(self, timeout: float) -> list[Event]:

@@ -11,6 +11,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import sys
 import time
 import traceback
@@ -99,33 +100,42 @@ def _worker_main(home: str, job_id: str, worker: str, log_path: str, conn: Conne
             return
         if message is None:
             return
-        shard, path = message
+        shard, path, attempt, first_row = message
 
-        def progress(rows: int, shard: int = shard) -> None:
+        def progress(rows: int, errors: int, shard: int = shard) -> None:
             nonlocal first_batch
             if first_batch:
                 # The job's fixed cost ends here; the timestamp is for latency measurements.
                 first_batch = False
                 print(f"worker {worker} first batch inferred at {time.time():.3f}", flush=True)
-            conn.send(("progress", shard, rows, {}))
+            conn.send(("progress", shard, rows, {"error_rows": errors}))
 
         try:
-            result = runner.run(shard, path, progress)
+            result = runner.run(shard, path, progress, attempt=attempt, first_row=first_row)
         except Exception as exc:
             text = traceback.format_exc()
             print(f"shard {shard} failed:\n{text}", file=sys.stderr, flush=True)
-            conn.send(
-                ("failed", shard, 0, {"error": f"{type(exc).__name__}: {exc}", "traceback": text})
-            )
+            info: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}", "traceback": text}
+            rows = getattr(exc, "squall_rows", None)  # the failing batch's input rows
+            if rows is not None:
+                info["rows"] = list(rows)
+            conn.send(("failed", shard, 0, info))
             continue
         conn.send(
             (
                 "done",
                 shard,
                 result.rows,
-                {"error_rows": result.error_rows, "seconds": result.seconds},
+                {
+                    "error_rows": result.error_rows,
+                    "seconds": result.seconds,
+                    "first_error": result.first_error,
+                    "kept": result.kept,
+                },
             )
         )
+        if runner.kill_points.get((shard, attempt)) == "done":
+            os.kill(os.getpid(), signal.SIGKILL)  # an injected fault (SQUALL_FAULT_KILL_WORKER)
 
 
 class LocalExecutor(Executor):
@@ -174,8 +184,16 @@ class LocalExecutor(Executor):
         proc = self._procs.get(worker)
         return proc.pid if proc is not None else None
 
-    def submit(self, worker: str, shard: int, path: str) -> None:
-        self._conns[worker].send((shard, path))
+    def submit(
+        self, worker: str, shard: int, path: str, *, attempt: int = 1, first_row: int = 0
+    ) -> None:
+        # A worker that died just now (its pipe broken, or already forgotten by events() whose
+        # "died" event is still to be handled): its death is reported, and its shard retried.
+        conn = self._conns.get(worker)
+        if conn is None:
+            return
+        with contextlib.suppress(OSError):
+            conn.send((shard, path, attempt, first_row))
 
     def events(self, timeout: float) -> list[Event]:
         by_handle: dict[Any, tuple[str, str]] = {}

@@ -156,6 +156,17 @@ class Job:
         )
         return self.status
 
+    def resume(self) -> str:
+        """Finish a FAILED, CANCELLED or INTERNAL_ERROR job, skipping its committed shards.
+
+        A new supervisor runs the shards without a committed part; the output is what an
+        uninterrupted run writes. Raises ``JobNotResumableError`` for a DONE or running job,
+        or when its model version or staged input is gone. Returns the status after the request.
+        """
+        from squall.jobs.resume import resume_job
+
+        return resume_job(self)
+
     def get_logs(self, limit: int = -1) -> str:
         """The supervisor's and the workers' output, each line tagged with its source."""
         from squall.jobs.logs import read_logs

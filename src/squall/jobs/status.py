@@ -86,7 +86,9 @@ def check_liveness(catalog: Catalog, row: dict[str, Any]) -> dict[str, Any]:
         stale = now - started > cfg.supervisor_start_timeout_s
         dead = stale or (pid is not None and not _alive(pid, row["started_time"] or now))
     else:
-        dead = now - beat > cfg.heartbeat_timeout_s or not _alive(pid, row["started_time"])
+        # A resumed job has a fresh heartbeat before its new supervisor records its pid.
+        gone = pid is not None and not _alive(pid, row["started_time"])
+        dead = now - beat > cfg.heartbeat_timeout_s or gone
     if not dead:
         return row
     if row["cancel_requested"]:

@@ -1,8 +1,10 @@
 """The supervisor: one detached process per job that drives it from PENDING to its end.
 
 It starts workers on the job's compute pool, hands them shard ids, retries the shard of a
-worker that died, records progress, honours cancel requests, writes ``_SUCCESS`` when every
-shard is committed, and makes sure no worker outlives the job. Run as
+worker that died (up to ``max_retries`` times per run, each attempt logged), records progress
+and error rows, enforces ``max_error_rate``, honours cancel requests, checks every part and
+writes ``_SUCCESS`` when every shard is committed, and makes sure no worker outlives the job.
+A resumed job runs a new supervisor that skips the shards already committed. Run as
 ``python -m squall.jobs.supervisor HOME JOB_ID``.
 """
 
@@ -20,7 +22,13 @@ from typing import Any
 
 import psutil
 
-from squall.batch.output import part_name, write_success
+from squall.batch.output import (
+    ERROR_COLUMN,
+    check_parts,
+    part_name,
+    remove_temp_parts,
+    write_success,
+)
 from squall.batch.plan import JobPlan
 from squall.batch.staging import remove_shards
 from squall.catalog import Catalog
@@ -76,6 +84,11 @@ class Supervisor:
         self.idle: list[str] = []
         self.starting: set[str] = set()
         self.shard_rows: dict[int, int] = {}  # rows done so far in shards in flight
+        self.shard_errors: dict[int, int] = {}  # error rows so far in shards in flight
+        self.run_attempts: collections.Counter[int] = collections.Counter()  # in this run
+        self.exit_codes: dict[int, list[Any]] = collections.defaultdict(list)
+        self.startup_deaths = 0
+        self.first_error: tuple[int, str] | None = None
         self.executor: Executor | None = None
         self.staging = True
         self._last_flush = 0.0
@@ -85,7 +98,7 @@ class Supervisor:
         """Queue the shards recorded since the last call (staging adds them as it goes)."""
         known = max(self.shards, default=-1)
         rows = self.catalog.query(
-            "SELECT shard, path, rows, first_row, status, attempts FROM shards "
+            "SELECT shard, path, rows, first_row, status, attempts, error_rows FROM shards "
             "WHERE job_id = ? AND shard > ? ORDER BY shard",
             (self.job_id, known),
         )
@@ -94,6 +107,7 @@ class Supervisor:
             self.shards[r["shard"]] = r
             committed = r["status"] == "DONE" and (out_dir / part_name(r["shard"])).exists()
             if not committed:
+                r["error_rows"] = 0
                 self.queue.append(r["shard"])
         while self.queue and self.idle:
             self._assign(self.idle.pop())
@@ -128,8 +142,8 @@ class Supervisor:
         with self.catalog.connect() as con:
             for shard, rows in self.shard_rows.items():
                 con.execute(
-                    "UPDATE shards SET rows_done = ? WHERE job_id = ? AND shard = ?",
-                    (rows, self.job_id, shard),
+                    "UPDATE shards SET rows_done = ?, error_rows = ? WHERE job_id = ? AND shard = ?",
+                    (rows, self.shard_errors.get(shard, 0), self.job_id, shard),
                 )
             con.execute(
                 "UPDATE jobs SET rows_done = (SELECT COALESCE(SUM(rows_done), 0) FROM shards WHERE job_id = ?), "
@@ -149,14 +163,18 @@ class Supervisor:
         info = self.shards[shard]
         self.busy[worker] = shard
         self.shard_rows[shard] = 0
+        self.shard_errors[shard] = 0
         info["attempts"] += 1
+        self.run_attempts[shard] += 1
         self.catalog.execute(
             "UPDATE shards SET status = 'RUNNING', attempts = ?, worker = ?, rows_done = 0 "
             "WHERE job_id = ? AND shard = ?",
             (info["attempts"], worker, self.job_id, shard),
         )
         log(f"shard {shard} ({info['rows']} rows) -> worker {worker}, attempt {info['attempts']}")
-        self.executor.submit(worker, shard, info["path"])
+        self.executor.submit(
+            worker, shard, info["path"], attempt=info["attempts"], first_row=info["first_row"]
+        )
 
     def _shard_span(self, shard: int) -> str:
         info = self.shards[shard]
@@ -170,25 +188,38 @@ class Supervisor:
             self._assign(ev.worker)
         elif ev.kind == "progress" and ev.shard is not None:
             self.shard_rows[ev.shard] = self.shard_rows.get(ev.shard, 0) + ev.rows
+            errors = ev.info.get("error_rows", 0)
+            self.shard_errors[ev.shard] = self.shard_errors.get(ev.shard, 0) + errors
         elif ev.kind == "done" and ev.shard is not None:
             self.busy.pop(ev.worker, None)
             self.shard_rows[ev.shard] = ev.rows
+            self.startup_deaths = 0
+            errors = ev.info.get("error_rows", 0)
+            self.shards[ev.shard]["error_rows"] = errors
+            if ev.info.get("first_error") and self.first_error is None:
+                self.first_error = tuple(ev.info["first_error"])  # type: ignore[assignment]
             now = time.time()
             with self.catalog.connect() as con:
                 con.execute(
                     "UPDATE shards SET status = 'DONE', rows_done = ?, error_rows = ?, completed = ?, error = NULL "
                     "WHERE job_id = ? AND shard = ?",
-                    (ev.rows, ev.info.get("error_rows", 0), now, self.job_id, ev.shard),
+                    (ev.rows, errors, now, self.job_id, ev.shard),
                 )
                 con.execute(
                     "UPDATE jobs SET first_output_time = COALESCE(first_output_time, ?) WHERE id = ?",
                     (now, self.job_id),
                 )
             del self.shard_rows[ev.shard]
+            self.shard_errors.pop(ev.shard, None)
             self._flush_progress(force=True)
+            kept = " (part committed by an earlier attempt, kept)" if ev.info.get("kept") else ""
+            failed = f", {errors} failed" if errors else ""
             log(
-                f"shard {ev.shard} done by {ev.worker}: {ev.rows} rows in {ev.info.get('seconds', 0):.2f}s"
+                f"shard {ev.shard} done by {ev.worker}: {ev.rows} rows{failed} in "
+                f"{ev.info.get('seconds', 0):.2f}s{kept}"
             )
+            if not self.staging:
+                self._check_error_rate()
             self._assign(ev.worker)
         elif ev.kind == "failed":
             error = ev.info.get("error", "unknown error")
@@ -198,8 +229,11 @@ class Supervisor:
                 "UPDATE shards SET status = 'FAILED', error = ? WHERE job_id = ? AND shard = ?",
                 (error, self.job_id, ev.shard),
             )
+            rows = ev.info.get("rows")
+            where = f" in its batch of input rows {rows[0]}..{rows[1]}" if rows else ""
             raise JobEnded(
-                st.FAILED, f"{self._shard_span(ev.shard)} failed on worker {ev.worker}: {error}"
+                st.FAILED,
+                f"{self._shard_span(ev.shard)} failed on worker {ev.worker}{where}: {error}",
             )
         elif ev.kind == "died":
             self._on_death(ev)
@@ -213,17 +247,31 @@ class Supervisor:
         shard = self.busy.pop(ev.worker, None)
         if shard is None:
             log(f"worker {ev.worker} exited (code {code}) while idle")
+            self.startup_deaths += 1
+            if self.startup_deaths > max(3, self.plan.max_retries + 1):
+                raise JobEnded(
+                    st.FAILED,
+                    f"workers keep dying before they run a shard ({self.startup_deaths} in a "
+                    f"row, last exit code {code}); see the job's logs",
+                )
             if not self.busy and not self.starting and not self.idle and self.queue:
                 self._start_worker()
             return
         self.shard_rows.pop(shard, None)
+        self.shard_errors.pop(shard, None)
         attempts = self.shards[shard]["attempts"]
+        self.exit_codes[shard].append(code)
         log(f"worker {ev.worker} died (exit code {code}) during shard {shard}, attempt {attempts}")
-        if attempts > self.plan.max_retries:
+        # Only a dead worker wrote these: nothing can still be writing them.
+        for name in remove_temp_parts(Path(self.plan.output_dir), shard):
+            log(f"removed {name}, left by the dead attempt")
+        tries = self.run_attempts[shard]
+        if tries > self.plan.max_retries:
+            codes = ", ".join(str(c) for c in self.exit_codes[shard])
             raise JobEnded(
                 st.FAILED,
-                f"{self._shard_span(shard)} failed {attempts} times: its worker died "
-                f"(last exit code {code}); max_retries={self.plan.max_retries}",
+                f"{self._shard_span(shard)} failed {tries} times: its worker died on every "
+                f"attempt (exit codes {codes}); max_retries={self.plan.max_retries}",
             )
         self.catalog.execute(
             "UPDATE shards SET status = 'PENDING', rows_done = 0 WHERE job_id = ? AND shard = ?",
@@ -246,7 +294,8 @@ class Supervisor:
         cfg = settings()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         ok = self.catalog.execute(
-            "UPDATE jobs SET status = ?, started_time = COALESCE(started_time, ?), heartbeat = ?, supervisor_pid = ? "
+            "UPDATE jobs SET status = ?, started_time = COALESCE(started_time, ?), heartbeat = ?, supervisor_pid = ?, "
+            "message = CASE WHEN message = 'resuming' THEN NULL ELSE message END "
             "WHERE id = ? AND status = ?",
             (st.RUNNING, time.time(), time.time(), os.getpid(), self.job_id, st.PENDING),
         )
@@ -292,10 +341,13 @@ class Supervisor:
         plan = self.plan
         self._check_job()
         self._load_shards()
+        # Temporary files of a previous run's attempts: no worker of this job is running yet.
+        stray = remove_temp_parts(Path(plan.output_dir))
         log(
             f"job {self.job['name']}: model {plan.model_name}/{plan.version_name} "
             f"function {plan.function}, output {plan.output_location}, "
             f"{len(self.shards)} shard(s) staged so far, {len(self.queue)} to run"
+            + (f", {len(stray)} leftover temporary file(s) removed" if stray else "")
         )
         if self.queue or self.staging:
             self.executor = get_executor(
@@ -320,17 +372,46 @@ class Supervisor:
             if self.queue and not self.busy and not self.starting and not self.idle:
                 self._start_worker()
         self._check_job()
+        self._check_error_rate()
         rows = sum(s["rows"] for s in self.shards.values())
+        problem = check_parts(
+            Path(plan.output_dir),
+            {s: info["rows"] for s, info in self.shards.items()},
+            per_row=plan.function_kind != "partitioned",
+        )
+        if problem:
+            raise JobEnded(st.FAILED, f"output check failed, _SUCCESS not written: {problem}")
+        remove_temp_parts(Path(plan.output_dir))
+        errors = sum(s["error_rows"] for s in self.shards.values())
         write_success(
             Path(plan.output_dir),
             {
                 "job": self.job["name"],
                 "rows": rows,
+                "error_rows": errors,
                 "shards": len(self.shards),
                 "completed": time.time(),
             },
         )
-        return st.DONE, f"{rows} rows written to {plan.output_location}"
+        failed = f" ({errors} with errors in {ERROR_COLUMN})" if errors else ""
+        return st.DONE, f"{rows} rows written to {plan.output_location}{failed}"
+
+    def _check_error_rate(self) -> None:
+        """Fail the job once its error rows exceed ``max_error_rate`` of all its rows."""
+        rate = self.plan.max_error_rate
+        if rate is None:
+            return
+        total = sum(s["rows"] for s in self.shards.values())
+        errors = sum(s["error_rows"] for s in self.shards.values())
+        if total and errors > rate * total:
+            first = ""
+            if self.first_error is not None:
+                first = f"; first: input row {self.first_error[0]}: {self.first_error[1]}"
+            raise JobEnded(
+                st.FAILED,
+                f"{errors} of {total} rows failed ({errors / total:.2%}), more than "
+                f"max_error_rate={rate}{first}",
+            )
 
 
 def _process_alive(pid: int | None) -> bool:
