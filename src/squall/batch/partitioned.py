@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from squall.batch.output import PartWriter, to_output_table
+from squall.batch.output import PartWriter
 from squall.batch.partition import partition_spans, same_key
-from squall.errors import ModelOutputError
 
 if TYPE_CHECKING:
     from squall.batch.worker import ShardResult, ShardRunner
@@ -77,16 +76,7 @@ def _call_partition(runner: ShardRunner, rows: pa.Table) -> pa.Table:
             for column, values in files.items():
                 contents.setdefault(column, []).extend(values)
         model_input = with_file_contents(model_input, contents)
-    out = runner.model.call(plan.function, model_input, plan.params)
-    table = to_output_table(out)
-    schema = pa.schema(runner.output_fields)
-    try:
-        return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ModelOutputError(
-            f"function {plan.function!r} returned {table.schema} which does not cast "
-            f"to its signature's outputs {schema}: {exc}"
-        ) from exc
+    return runner.typed_outputs(runner.model.call(plan.function, model_input, plan.params))
 
 
 def run_partitioned_shard(

@@ -164,6 +164,10 @@ class ShardRunner:
                 f"function {self.plan.function!r} returned {len(out)} rows for a batch of "
                 f"{batch.num_rows}; it must return one row per input row"
             )
+        return self.typed_outputs(out)
+
+    def typed_outputs(self, out: Any) -> pa.Table:
+        """A model's output frame as Arrow, typed per the signature's outputs."""
         table = to_output_table(out)
         schema = pa.schema(self.output_fields)
         try:
