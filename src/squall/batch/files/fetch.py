@@ -38,8 +38,9 @@ class _Closed(Exception):
 class ByteBudget:
     """Bytes that may be held at once; a request waits until they are given back.
 
-    Requests carry a ticket (their row order). A request that fits is granted at once unless
-    an earlier ticket is waiting; freed bytes go to waiting tickets in order. A request larger
+    Requests carry a ticket (their row order, counted from 0) and are granted strictly in
+    ticket order: a later file never takes bytes an earlier one is still to ask for, so the
+    rows handed to the model together never hold more than the budget. A request larger
     than the whole budget is granted when nothing is held, and :meth:`allow_over` lets one
     ticket past the limit (the caller's way out when only that ticket's row holds bytes).
     Waiters are woken one by one, never all at once.
@@ -52,6 +53,7 @@ class ByteBudget:
         self._lock = threading.Lock()
         self._waiting: dict[int, tuple[int, threading.Event]] = {}
         self._over = -1
+        self._next = 0  # the ticket whose turn it is
         self._closed = False
         self._on_wait = on_wait
 
@@ -60,8 +62,9 @@ class ByteBudget:
         with self._lock:
             if self._closed:
                 raise _Closed
-            if self._may_take(ticket, n) and (not self._waiting or ticket < min(self._waiting)):
+            if ticket == self._next and self._may_take(ticket, n):
                 self._take(n)
+                self._wake()
                 return
             event = threading.Event()
             self._waiting[ticket] = (n, event)
@@ -101,13 +104,14 @@ class ByteBudget:
     def _take(self, n: int) -> None:
         self.used += n
         self.peak = max(self.peak, self.used)
+        self._next += 1
 
     def _wake(self) -> None:
-        for ticket in sorted(self._waiting):
-            n, event = self._waiting[ticket]
-            if not self._may_take(ticket, n):
+        while self._next in self._waiting:
+            n, event = self._waiting[self._next]
+            if not self._may_take(self._next, n):
                 return
-            del self._waiting[ticket]
+            del self._waiting[self._next]
             self._take(n)
             event.set()
 
