@@ -7,6 +7,7 @@ prints and tracebacks land in the job's logs tagged with the worker.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing
 import multiprocessing.connection
@@ -17,7 +18,7 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psutil
 
@@ -68,6 +69,20 @@ def _share_cores(num_workers: int) -> None:
     pa.set_cpu_count(threads)
 
 
+def _exit_now() -> NoReturn:
+    """End a worker told to stop: exit handlers run, the interpreter's teardown is skipped.
+
+    Every part the worker wrote is committed (or left as a temporary file) by then, and its
+    log is flushed; tearing down pandas, pyarrow and the model's modules took a quarter of a
+    second that the job's end waited for.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
 def _worker_main(home: str, job_id: str, worker: str, log_path: str, conn: Connection) -> None:
     """Entry point of a local worker process."""
     _redirect_output(log_path)
@@ -97,9 +112,9 @@ def _worker_main(home: str, job_id: str, worker: str, log_path: str, conn: Conne
         try:
             message = conn.recv()
         except EOFError:
-            return
+            _exit_now()
         if message is None:
-            return
+            _exit_now()
         shard, path, attempt, first_row = message
 
         def progress(rows: int, errors: int, shard: int = shard) -> None:
