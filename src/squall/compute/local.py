@@ -1,6 +1,7 @@
 """The embedded default compute pool: worker processes on this machine.
 
-Each worker is a spawned process that loads the model once and then runs the shards the
+Each worker is a process (forked from a fork server that imported the workers' libraries,
+see compute/warm.py) that loads the model once and then runs the shards the
 supervisor sends it over a pipe. Its stdout and stderr go to its own log file, so a model's
 prints and tracebacks land in the job's logs tagged with the worker.
 """
@@ -38,19 +39,32 @@ def _redirect_output(log_path: str) -> None:
             reconfigure(line_buffering=True)
 
 
-def _exit_with_parent() -> None:
-    """End this worker when its supervisor is gone, even in the middle of a model call."""
+def _exit_with_supervisor(pid: int) -> None:
+    """End this worker when its supervisor is gone, even in the middle of a model call.
+
+    The supervisor, not the parent: a forked worker's parent is the fork server, which
+    outlives the supervisor for as long as any worker it forked runs.
+    """
     import threading
 
-    parent = os.getppid()
+    try:
+        supervisor = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        os._exit(3)
+
+    def gone() -> bool:
+        try:
+            return not supervisor.is_running() or supervisor.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
 
     def watch() -> None:
         while True:
             time.sleep(0.5)
-            if os.getppid() != parent:
+            if gone():
                 os._exit(3)
 
-    threading.Thread(target=watch, name="squall-parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="squall-supervisor-watch", daemon=True).start()
 
 
 def _share_cores(num_workers: int) -> None:
@@ -83,10 +97,12 @@ def _exit_now() -> NoReturn:
     os._exit(0)
 
 
-def _worker_main(home: str, job_id: str, worker: str, log_path: str, conn: Connection) -> None:
+def _worker_main(
+    home: str, job_id: str, worker: str, log_path: str, conn: Connection, supervisor: int
+) -> None:
     """Entry point of a local worker process."""
     _redirect_output(log_path)
-    _exit_with_parent()
+    _exit_with_supervisor(supervisor)
     try:
         from squall.batch.plan import JobPlan
         from squall.batch.worker import ShardRunner
@@ -153,12 +169,49 @@ def _worker_main(home: str, job_id: str, worker: str, log_path: str, conn: Conne
             os.kill(os.getpid(), signal.SIGKILL)  # an injected fault (SQUALL_FAULT_KILL_WORKER)
 
 
+def _model_type(home: str, job_id: str) -> str:
+    """The kind of the job's model (``sklearn``, ...), or "" when it cannot be read."""
+    import json
+
+    from squall.batch.plan import JobPlan
+    from squall.catalog import Catalog
+
+    try:
+        row = Catalog(Path(home) / "catalog.db").query_one(
+            "SELECT spec FROM jobs WHERE id = ?", (job_id,)
+        )
+        if row is None:
+            return ""
+        manifest = Path(JobPlan.from_json(row["spec"]).model_path) / "manifest.json"
+        return str(json.loads(manifest.read_text())["model_type"])
+    except Exception:  # the worker reads the plan and the model itself, and reports why
+        return ""
+
+
+def _worker_context(home: str, job_id: str) -> Any:
+    """Workers fork from a fork server that imported their libraries (compute/warm.py).
+
+    The server starts with the first worker (which waits for its imports, as a spawned
+    worker would for its own); later workers and retries fork ready. Where fork servers
+    do not exist, workers are spawned.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    from squall.compute.warm import PRELOAD_ENV
+
+    # Read by the fork server, which inherits this process's environment when it starts.
+    os.environ[PRELOAD_ENV] = _model_type(home, job_id)
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["squall.compute.warm"])
+    return ctx
+
+
 class LocalExecutor(Executor):
     def __init__(self, home: str, job_id: str, log_dir: str) -> None:
         self.home = home
         self.job_id = job_id
         self.log_dir = log_dir
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = _worker_context(home, job_id)
         self._procs: dict[str, Any] = {}
         self._conns: dict[str, Connection] = {}
         self._count = 0
@@ -170,7 +223,7 @@ class LocalExecutor(Executor):
         log_path = os.path.join(self.log_dir, f"{worker}.log")
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(self.home, self.job_id, worker, log_path, child),
+            args=(self.home, self.job_id, worker, log_path, child, os.getpid()),
             name=f"squall-{worker}",
             daemon=True,
         )
