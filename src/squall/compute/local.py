@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.forkserver
 import os
 import signal
 import sys
@@ -191,8 +192,9 @@ def _model_type(home: str, job_id: str) -> str:
 def _worker_context(home: str, job_id: str) -> Any:
     """Workers fork from a fork server that imported their libraries (compute/warm.py).
 
-    The server starts with the first worker (which waits for its imports, as a spawned
-    worker would for its own); later workers and retries fork ready. Where fork servers
+    The server starts with the executor and imports while the supervisor goes on; the
+    first worker waits for its imports (as a spawned worker would for its own), later
+    workers and retries fork ready. Where fork servers
     do not exist, workers are spawned.
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
@@ -203,6 +205,8 @@ def _worker_context(home: str, job_id: str) -> Any:
     os.environ[PRELOAD_ENV] = _model_type(home, job_id)
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["squall.compute.warm"])
+    # Start it now: it imports while the supervisor goes on; the first worker waits for it.
+    multiprocessing.forkserver.ensure_running()
     return ctx
 
 
