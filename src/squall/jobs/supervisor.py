@@ -30,8 +30,8 @@ from squall.jobs import status as st
 
 __all__ = ["Supervisor", "main"]
 
-# The output and staging modules (pyarrow) load where they are used, once the workers'
-# start is under way: a job's first batch waits on their imports, not on the supervisor's.
+# The output and staging modules (pyarrow) load where they are used, after the workers were
+# started: a job's first batch waits on their imports, not on the supervisor's.
 # Every worker runs this module as its main module too, so it stays light.
 
 
@@ -345,13 +345,15 @@ class Supervisor:
         plan = self.plan
         self._check_job()
         self._load_shards()
-        # The executor first: the local pool's fork server starts importing the workers'
-        # libraries (most of a job's fixed cost) while the supervisor does the rest of its
-        # start, pyarrow's import included.
+        # Workers start first: loading their libraries and the model is most of a job's
+        # fixed cost, and it runs while the supervisor does the rest of its start.
         if self.queue or self.staging:
             self.executor = get_executor(
                 plan.compute_pool, str(self.home), self.job_id, str(self.log_dir)
             )
+            wanted = plan.num_workers if self.staging else min(plan.num_workers, len(self.queue))
+            for _ in range(wanted):
+                self._start_worker()
         from squall.batch.output import (
             ERROR_COLUMN,
             check_parts,
@@ -359,12 +361,9 @@ class Supervisor:
             write_success,
         )
 
-        # Temporary files of a previous run's attempts: no worker of this job is running yet.
+        # Temporary files of a previous run's attempts. The workers just started write
+        # nothing before they are handed a shard, which happens below.
         stray = remove_temp_parts(Path(plan.output_dir))
-        if self.executor is not None:
-            wanted = plan.num_workers if self.staging else min(plan.num_workers, len(self.queue))
-            for _ in range(wanted):
-                self._start_worker()
         log(
             f"job {self.job['name']}: model {plan.model_name}/{plan.version_name} "
             f"function {plan.function}, output {plan.output_location}, "
