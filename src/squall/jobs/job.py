@@ -129,7 +129,7 @@ class Job:
             elapsed_seconds=elapsed,
         )
 
-    def wait(self, timeout: float | None = None, poll: float = 0.1) -> str:
+    def wait(self, timeout: float | None = None, poll: float = 0.05) -> str:
         """Block until the job ends; return its final status. ``TimeoutError`` past ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.02

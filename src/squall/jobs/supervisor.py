@@ -22,21 +22,17 @@ from typing import Any
 
 import psutil
 
-from squall.batch.output import (
-    ERROR_COLUMN,
-    check_parts,
-    part_name,
-    remove_temp_parts,
-    write_success,
-)
 from squall.batch.plan import JobPlan
-from squall.batch.staging import remove_shards
 from squall.catalog import Catalog
 from squall.compute import Event, Executor, get_executor
 from squall.config import settings
 from squall.jobs import status as st
 
 __all__ = ["Supervisor", "main"]
+
+# The output and staging modules (pyarrow) load where they are used, after the workers were
+# started: a job's first batch waits on their imports, not on the supervisor's.
+# Every worker runs this module as its main module too, so it stays light.
 
 
 def log(message: str) -> None:
@@ -105,7 +101,11 @@ class Supervisor:
         out_dir = Path(self.plan.output_dir)
         for r in rows:
             self.shards[r["shard"]] = r
-            committed = r["status"] == "DONE" and (out_dir / part_name(r["shard"])).exists()
+            committed = False
+            if r["status"] == "DONE":  # a resumed job's shard, committed by an earlier run
+                from squall.batch.output import part_name
+
+                committed = (out_dir / part_name(r["shard"])).exists()
             if not committed:
                 r["error_rows"] = 0
                 self.queue.append(r["shard"])
@@ -262,6 +262,8 @@ class Supervisor:
         attempts = self.shards[shard]["attempts"]
         self.exit_codes[shard].append(code)
         log(f"worker {ev.worker} died (exit code {code}) during shard {shard}, attempt {attempts}")
+        from squall.batch.output import remove_temp_parts
+
         # Only a dead worker wrote these: nothing can still be writing them.
         for name in remove_temp_parts(Path(self.plan.output_dir), shard):
             log(f"removed {name}, left by the dead attempt")
@@ -331,6 +333,8 @@ class Supervisor:
             final, message = st.CANCELLED, "cancelled by request"
         if final == st.DONE:
             st.finish(self.catalog, self.job_id, st.DONE, message)
+            from squall.batch.staging import remove_shards
+
             remove_shards(Path(self.plan.scratch_dir) / "input")
         else:
             st.finish(self.catalog, self.job_id, final, message)
@@ -341,14 +345,8 @@ class Supervisor:
         plan = self.plan
         self._check_job()
         self._load_shards()
-        # Temporary files of a previous run's attempts: no worker of this job is running yet.
-        stray = remove_temp_parts(Path(plan.output_dir))
-        log(
-            f"job {self.job['name']}: model {plan.model_name}/{plan.version_name} "
-            f"function {plan.function}, output {plan.output_location}, "
-            f"{len(self.shards)} shard(s) staged so far, {len(self.queue)} to run"
-            + (f", {len(stray)} leftover temporary file(s) removed" if stray else "")
-        )
+        # Workers start first: loading their libraries and the model is most of a job's
+        # fixed cost, and it runs while the supervisor does the rest of its start.
         if self.queue or self.staging:
             self.executor = get_executor(
                 plan.compute_pool, str(self.home), self.job_id, str(self.log_dir)
@@ -356,6 +354,22 @@ class Supervisor:
             wanted = plan.num_workers if self.staging else min(plan.num_workers, len(self.queue))
             for _ in range(wanted):
                 self._start_worker()
+        from squall.batch.output import (
+            ERROR_COLUMN,
+            check_parts,
+            remove_temp_parts,
+            write_success,
+        )
+
+        # Temporary files of a previous run's attempts. The workers just started write
+        # nothing before they are handed a shard, which happens below.
+        stray = remove_temp_parts(Path(plan.output_dir))
+        log(
+            f"job {self.job['name']}: model {plan.model_name}/{plan.version_name} "
+            f"function {plan.function}, output {plan.output_location}, "
+            f"{len(self.shards)} shard(s) staged so far, {len(self.queue)} to run"
+            + (f", {len(stray)} leftover temporary file(s) removed" if stray else "")
+        )
         last_check = time.monotonic()
         while self.staging or self.queue or self.busy:
             now = time.monotonic()

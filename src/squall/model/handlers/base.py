@@ -38,6 +38,9 @@ class ModelHandler(abc.ABC):
     """
 
     name: ClassVar[str]
+    # Modules a loaded model of this kind needs, imported ahead of the model's loading
+    # (compute/warm.py); the handler's own module imports the rest.
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def can_handle(self, model: Any) -> bool: ...

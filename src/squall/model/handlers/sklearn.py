@@ -69,6 +69,7 @@ def save_estimator(
 
 class SklearnHandler(ModelHandler):
     name = "sklearn"
+    libraries = ("sklearn.base",)
 
     def can_handle(self, model: Any) -> bool:
         from sklearn.base import BaseEstimator
