@@ -1,4 +1,4 @@
-"""The examples of docs/params.md and docs/partitioning.md run as written and print what they show."""
+"""The examples of the guides in docs/ run as written and print what they show."""
 
 from __future__ import annotations
 
@@ -41,3 +41,9 @@ def test_partitioning_guide_runs(tmp_path: Path) -> None:
     stdout = run_python_blocks(ROOT / "docs" / "partitioning.md", tmp_path)
     assert "DONE" in stdout
     assert "['store_id', 'day', 'forecast']" in stdout
+
+
+def test_files_guide_runs(tmp_path: Path) -> None:
+    doc = ROOT / "docs" / "files.md"
+    assert "column_handling" in doc.read_text()
+    assert "DONE 20" in run_python_blocks(doc, tmp_path)
