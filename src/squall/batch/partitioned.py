@@ -18,17 +18,12 @@ import pyarrow as pa
 
 from squall.batch.output import PartWriter
 from squall.batch.partition import partition_spans, same_key
+from squall.batch.rebatch import rebatch
 
 if TYPE_CHECKING:
     from squall.batch.worker import ShardResult, ShardRunner
 
 __all__ = ["run_in_process", "run_partitioned_shard", "split_at_partitions"]
-
-
-def _combine(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(batches) == 1:
-        return batches[0]
-    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
 def split_at_partitions(
@@ -39,28 +34,17 @@ def split_at_partitions(
     A partition's rows that arrive in consecutive batches are joined again, up to
     ``max_rows``, so small partitions are not split needlessly.
     """
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
-    pending_key: object = None
-    for batch in batches:
-        keys = batch.column(column)
-        for start, end in partition_spans(keys):
-            key = keys[start].as_py()
-            if pending and not same_key(pending_key, key):
-                yield _combine(pending)
-                pending, pending_rows = [], 0
-            offset = start
-            while offset < end:
-                take = min(end - offset, max_rows - pending_rows)
-                pending.append(batch.slice(offset, take))
-                pending_rows += take
-                pending_key = key
-                offset += take
-                if pending_rows == max_rows:
-                    yield _combine(pending)
-                    pending, pending_rows = [], 0
-    if pending:
-        yield _combine(pending)
+
+    def runs() -> Iterator[tuple[pa.RecordBatch, bool]]:
+        seen, previous = False, None
+        for batch in batches:
+            keys = batch.column(column)
+            for start, end in partition_spans(keys):
+                key = keys[start].as_py()
+                yield batch.slice(start, end - start), seen and not same_key(previous, key)
+                seen, previous = True, key
+
+    return rebatch(runs(), max_rows)
 
 
 def _call_partition(runner: ShardRunner, rows: pa.Table) -> pa.Table:

@@ -24,6 +24,7 @@ import pyarrow as pa
 from squall.batch.output import ERROR_COLUMN, PartWriter, part_counts, to_output_table
 from squall.batch.parquet_shards import is_parquet_ref, read_parquet_ref
 from squall.batch.plan import JobPlan
+from squall.batch.rebatch import rebatch
 from squall.errors import ModelOutputError
 
 __all__ = ["ShardResult", "ShardRunner", "parse_kill_points", "read_shard_batches"]
@@ -77,27 +78,8 @@ def read_shard_batches(path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
         return
     with pa.memory_map(path, "r") as source:
         reader = pa.ipc.open_file(source)
-        pending: list[pa.RecordBatch] = []
-        pending_rows = 0
-        for i in range(reader.num_record_batches):
-            batch = reader.get_batch(i)
-            offset = 0
-            while offset < batch.num_rows:
-                take = min(batch.num_rows - offset, batch_rows - pending_rows)
-                pending.append(batch.slice(offset, take))
-                pending_rows += take
-                offset += take
-                if pending_rows == batch_rows:
-                    yield _combine(pending)
-                    pending, pending_rows = [], 0
-        if pending:
-            yield _combine(pending)
-
-
-def _combine(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(batches) == 1:
-        return batches[0]
-    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+        runs = ((reader.get_batch(i), False) for i in range(reader.num_record_batches))
+        yield from rebatch(runs, batch_rows)
 
 
 def _output_field(spec: Any) -> pa.Field:
