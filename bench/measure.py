@@ -2,7 +2,10 @@
 
 The tree is the pipeline's process and every descendant, found by a recursive walk of
 children at each sample: squall's supervisor runs in its own session but is still a child
-of the client process, and its workers are its children, so all of them are counted.
+of the client process, and spawned workers are its children, so all of them are counted.
+Workers forked by squall's warm pool are the pool's children, not the client's: when a
+pool runs as the pipeline starts, the pool and its children are counted too (their
+memory in full, the pool's CPU time from the run's start).
 """
 
 from __future__ import annotations
@@ -29,9 +32,19 @@ class TreeSampler(threading.Thread):
     than 4 processes it is read every ``pss_every``-th sample, RSS every sample.
     """
 
-    def __init__(self, pid: int, interval: float = 0.1, pss_every: int = 5) -> None:
+    def __init__(
+        self, pid: int, extra: list[int], interval: float = 0.1, pss_every: int = 5
+    ) -> None:
         super().__init__(daemon=True)
         self.root = psutil.Process(pid)
+        self.extra: list[psutil.Process] = []
+        self.cpu_base: dict[int, float] = {}
+        for other in extra:
+            with contextlib.suppress(psutil.Error):
+                p = psutil.Process(other)
+                ct = p.cpu_times()
+                self.cpu_base[other] = ct.user + ct.system
+                self.extra.append(p)
         self.interval = interval
         self.pss_every = pss_every
         self.stop_ev = threading.Event()
@@ -46,6 +59,9 @@ class TreeSampler(threading.Thread):
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.Error:
                 break
+            for other in self.extra:
+                with contextlib.suppress(psutil.Error):
+                    procs += [other, *other.children(recursive=True)]
             do_pss = len(procs) <= 4 or self.samples % self.pss_every == 0
             rss = pss = n = 0
             for p in procs:
@@ -59,7 +75,7 @@ class TreeSampler(threading.Thread):
                         mi = p.memory_info()
                     rss += mi.rss
                     ct = p.cpu_times()
-                    self.cpu[p.pid] = ct.user + ct.system
+                    self.cpu[p.pid] = ct.user + ct.system - self.cpu_base.get(p.pid, 0.0)
                     n += 1
                 except psutil.Error:
                     pass
@@ -80,8 +96,12 @@ def run_one(
     logdir: str,
     tag: str,
     ray_tmp: str,
+    cold: bool = False,
 ) -> dict[str, Any]:
-    """Run pipeline ``name`` once in a fresh process; its output goes to ``outdir`` (cleared)."""
+    """Run pipeline ``name`` once in a fresh process; its output goes to ``outdir`` (cleared).
+
+    ``cold``: stop squall's warm pool first, so the job's workers start from nothing.
+    """
     shutil.rmtree(outdir, ignore_errors=True)
     os.makedirs(outdir)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
@@ -101,17 +121,22 @@ def run_one(
         label,
     ]
     log_out = os.path.join(logdir, f"{tag}.out")
+    if cold:
+        stop_warm_pool()
+    pool_before = warm_pool_pid()
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     with open(log_out, "w") as fo:
         proc = subprocess.Popen(cmd, stdout=fo, stderr=subprocess.STDOUT, env=env)
-        sampler = TreeSampler(proc.pid)
+        sampler = TreeSampler(proc.pid, [pool_before] if pool_before else [])
         sampler.start()
         rc = proc.wait()
     wall = time.perf_counter() - t0
     sampler.stop_ev.set()
     sampler.join()
-    leftovers = _end_leftovers(sampler.seen)
+    # The warm pool outlives jobs by design: it is no leftover (a cold run starts it).
+    keep = {pool_before, warm_pool_pid()}
+    leftovers = _end_leftovers({p: v for p, v in sampler.seen.items() if p not in keep})
     res: dict[str, Any] = {
         "rc": rc,
         "wall_s": wall,
@@ -120,6 +145,7 @@ def run_one(
         "max_procs": sampler.max_procs,
         "tree_cpu_s": sum(sampler.cpu.values()),
         "loadavg1_before": load_before,
+        "warm_pool": bool(pool_before),
         "leftover_procs": leftovers,
     }
     with open(log_out) as f:
@@ -130,6 +156,20 @@ def run_one(
     if rc != 0:
         res["error_tail"] = text[-3000:]
     return res
+
+
+def warm_pool_pid() -> int | None:
+    """The pid of squall's warm pool for this Python, or None when none runs."""
+    from squall.compute import warm
+
+    info = warm.status()
+    return int(info["pid"]) if info else None
+
+
+def stop_warm_pool() -> None:
+    from squall.compute import warm
+
+    warm.stop(timeout=60)
 
 
 def _end_leftovers(seen: dict[int, tuple[float, str]]) -> list[str]:

@@ -29,6 +29,23 @@ _AWS_VARIABLES = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_pool() -> Iterator[None]:
+    """Jobs of the whole run share one warm pool, as a user's jobs do; it ends with the run.
+
+    Only a pool this run started is stopped: one that ran before is left as it was.
+    """
+    from squall.compute import warm
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SQUALL_WARM_POOL_IDLE", os.environ.get("SQUALL_WARM_POOL_IDLE", "60"))
+        before = warm.status()
+        yield
+        after = warm.status()
+        if after is not None and (before is None or before["pid"] != after["pid"]):
+            warm.stop()
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "ws"

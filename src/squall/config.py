@@ -55,6 +55,9 @@ class Settings:
     # supervisor hears of it, ``done`` = right after it reported the shard done (the worker
     # dies idle, or as its next shard arrives). It picks the moment of a death, never the output.
     fault_kill_worker: str = ""
+    # Seconds the warm pool (compute/warm.py) lives on without a request or a running
+    # worker; 0 turns it off, and every worker is then spawned.
+    warm_pool_idle_s: float = 600.0
 
 
 def settings() -> Settings:
@@ -66,4 +69,5 @@ def settings() -> Settings:
         file_fetch_bytes=_env_positive_int("SQUALL_FILE_FETCH_BYTES", 128 * 1024 * 1024),
         file_fetch_threads=_env_positive_int("SQUALL_FILE_FETCH_THREADS", 16),
         fault_kill_worker=os.environ.get("SQUALL_FAULT_KILL_WORKER", ""),
+        warm_pool_idle_s=_env_float("SQUALL_WARM_POOL_IDLE", 600.0),
     )

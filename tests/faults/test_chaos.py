@@ -100,7 +100,7 @@ def test_worker_killed_from_outside_while_it_runs(session, twice, reference, mon
         job_spec=job_spec(num_workers=1),
     )
     wait_for(lambda: job.progress.rows_done > 0, what="the first batch")
-    pid = int(re.findall(r"ready \(pid (\d+)\)", job.get_logs())[0])
+    pid = int(re.findall(r"ready \(pid (\d+)", job.get_logs())[0])
     os.kill(pid, signal.SIGKILL)
     assert job.wait(timeout=120) == "DONE", job.get_logs()
     assert_complete(session, "@results/k/", reference)

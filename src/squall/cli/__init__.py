@@ -5,6 +5,7 @@ squall stage ls|create|put|get|rm|drop ...
 squall model ls [NAME]
 squall run MODEL[:VERSION] (--sql Q | --table T | --files @stage/path) --output @stage/path/
 squall jobs ls|show|logs|wait|cancel|resume|delete ...
+squall pool status|stop
 """
 
 from __future__ import annotations
@@ -265,6 +266,38 @@ def _wait(job: Any, timeout: float | None) -> int:
     return 0 if status == "DONE" else 1
 
 
+def cmd_pool(args: argparse.Namespace) -> int:
+    """The warm pool (compute/warm.py): it is per user and Python, not per workspace."""
+    import time
+
+    from squall.compute import warm
+
+    if args.action == "stop":
+        if not warm.stop(timeout=args.timeout):
+            print("no warm pool is running")
+            return 0
+        info = warm.status()
+        if info is not None:
+            print(f"warm pool {info['pid']} still runs {len(info['workers'])} worker(s)")
+            return 1
+        print("warm pool stopped")
+        return 0
+    info = warm.status()
+    if args.json:
+        print_json(info)
+        return 0
+    if info is None:
+        off = "" if warm.available() else " (turned off: SQUALL_WARM_POOL_IDLE=0, or not Linux)"
+        print(f"no warm pool is running{off}")
+        return 0
+    print(f"warm pool: pid {info['pid']}, up {time.time() - info['started']:.0f} s")
+    print(f"  python:  {info['python']}")
+    print(f"  modules: {info['modules']} imported")
+    print(f"  workers: {len(info['workers'])} running")
+    print(f"  idle:    {info['idle_s']:.0f} s (exits after {info['idle_timeout_s']:g} s idle)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="squall", description="Local-first batch inference.")
     p.add_argument(
@@ -367,6 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "resume":
             x.add_argument("--wait", action="store_true", help="show progress until it ends")
     j.set_defaults(func=cmd_jobs)
+
+    w = sub.add_parser("pool", help="the warm pool that forks job workers")
+    w_sub = w.add_subparsers(dest="action", required=True)
+    x = w_sub.add_parser("status", help="whether a warm pool runs, and what it holds")
+    x.add_argument("--json", action="store_true")
+    x = w_sub.add_parser("stop", help="stop the warm pool once its running workers end")
+    x.add_argument("--timeout", type=float, default=60, help="seconds to wait for it to exit")
+    w.set_defaults(func=cmd_pool)
     return p
 
 

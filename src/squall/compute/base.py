@@ -53,6 +53,10 @@ class Executor(ABC):
     def shutdown(self, grace: float = 3.0) -> None:
         """End every worker, giving each ``grace`` seconds to exit, and wait until all are gone."""
 
+    def keep_warm(self) -> None:
+        """After the job ended: keep what makes the next job's workers start sooner."""
+        return None  # nothing, unless the compute pool has something to keep
+
 
 def get_executor(pool: str, home: str, job_id: str, log_dir: str) -> Executor:
     """The executor of a compute pool, by name; optional engines load lazily."""

@@ -1,10 +1,10 @@
 """The embedded default compute pool: worker processes on this machine.
 
 Each worker is a process that loads the model once and then runs the shards the supervisor
-sends it over a pipe: a job's first workers are spawned, later ones (retries, replacements)
-fork from a fork server that imported their libraries (compute/warm.py). Its stdout and
-stderr go to its own log file, so a model's prints and tracebacks land in the job's logs
-tagged with the worker.
+sends it over a pipe. Workers fork from the warm pool (compute/warm.py) when one runs: its
+libraries are imported already, so a worker is ready in milliseconds. Otherwise they are
+spawned, each importing its libraries itself. Its stdout and stderr go to its own log file,
+so a model's prints and tracebacks land in the job's logs tagged with the worker.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import atexit
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import multiprocessing.forkserver
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 import psutil
 
+from squall.compute import warm
 from squall.compute.base import Event, Executor
 
 __all__ = ["LocalExecutor"]
@@ -44,8 +45,8 @@ def _redirect_output(log_path: str) -> None:
 def _exit_with_supervisor(pid: int) -> None:
     """End this worker when its supervisor is gone, even in the middle of a model call.
 
-    The supervisor, not the parent: a forked worker's parent is the fork server, which
-    outlives the supervisor for as long as any worker it forked runs.
+    The supervisor, not the parent: a forked worker's parent is the warm pool, which
+    outlives the supervisor.
     """
     import threading
 
@@ -103,6 +104,7 @@ def _worker_main(
     home: str, job_id: str, worker: str, log_path: str, conn: Connection, supervisor: int
 ) -> None:
     """Entry point of a local worker process."""
+    before = set(sys.modules)
     _redirect_output(log_path)
     _exit_with_supervisor(supervisor)
     try:
@@ -123,8 +125,11 @@ def _worker_main(
         print(f"worker {worker} could not start:\n{text}", file=sys.stderr, flush=True)
         conn.send(("failed", None, 0, {"error": text, "startup": True}))
         return
-    print(f"worker {worker} ready (pid {os.getpid()})", flush=True)
-    conn.send(("ready", None, 0, {"pid": os.getpid()}))
+    origin = "forked by the warm pool" if os.getppid() != supervisor else "spawned"
+    print(f"worker {worker} ready (pid {os.getpid()}, {origin})", flush=True)
+    # What loading the model imported: the warm pool imports them for the next workers.
+    modules = warm.new_library_modules(before)
+    conn.send(("ready", None, 0, {"pid": os.getpid(), "modules": modules}))
     first_batch = True
     while True:
         try:
@@ -192,66 +197,78 @@ def _model_type(home: str, job_id: str) -> str:
 
 
 class LocalExecutor(Executor):
-    """Spawns a job's first workers; forks the ones started later from a fork server.
+    """Forks workers from the warm pool when one runs, else spawns them.
 
-    The workers started before any is ready are spawned: each imports its libraries
-    itself, and a spawned worker is ready sooner than one forked from a fork server that
-    must import them first (by about 0.1 s on a 1-row job; a fork server started alongside
-    the first workers slowed a 1-row job by 0.2 s on 2 cores). A worker started once one
-    was ready (the retry of a dead worker's shard, a replacement) forks from a fork server
-    that imported the workers' libraries and the model kind's (compute/warm.py): the first
-    such start waits for those imports, as a spawned worker would for its own; every later
-    one is ready in milliseconds instead of a second.
+    A job's first workers never wait for a pool to start: without one they are spawned,
+    which is as quick as a pool importing the same libraries, and on a few cores a pool
+    started beside them slowed them down. A worker started once one was ready (the retry
+    of a dead worker's shard, a replacement) starts the pool first and forks from it, so
+    only the first such start waits for the imports. When the job has ended the
+    supervisor calls ``keep_warm``, which starts the pool for the next job (or tells the
+    running one what this job's model imported).
     """
 
     def __init__(self, home: str, job_id: str, log_dir: str) -> None:
         self.home = home
         self.job_id = job_id
         self.log_dir = log_dir
-        self._model_type = _model_type(home, job_id)
+        self._warm = warm.available()
+        # What workers of this job import: the pool imports them before it forks one.
+        self._modules: list[str] = warm.libraries_of(_model_type(home, job_id))
         self._spawn = multiprocessing.get_context("spawn")
-        self._fork_server: Any = None
         self._any_ready = False
         self._procs: dict[str, Any] = {}
         self._conns: dict[str, Connection] = {}
         self._count = 0
 
-    def _start_fork_server(self) -> None:
-        """Start the fork server once (spawn where none exists); its first fork waits for it."""
-        if self._fork_server is not None:
-            return
-        if "forkserver" not in multiprocessing.get_all_start_methods():
-            self._fork_server = self._spawn
-            return
-        from squall.compute.warm import PRELOAD_ENV
+    def _pool_log(self) -> str:
+        return os.path.join(self.home, "run", "warm-pool.log")
 
-        # Read by the fork server, which inherits this process's environment as it starts.
-        os.environ[PRELOAD_ENV] = self._model_type
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["squall.compute.warm"])
-        multiprocessing.forkserver.ensure_running()
-        self._fork_server = ctx
+    def _fork_warm(self, worker: str, log_path: str) -> tuple[Any, Connection | None]:
+        """A worker forked by the warm pool and its pipe, or (None, None) when none runs."""
+        ours, theirs = socket.socketpair()
+        proc = warm.fork_worker(
+            [self.home, self.job_id, worker, log_path], os.getpid(), self._modules, theirs
+        )
+        theirs.close()
+        if proc is None:
+            ours.close()
+            return None, None
+        return proc, Connection(ours.detach())
 
     def start_worker(self) -> str:
         worker = f"w{self._count}"
         self._count += 1
-        if self._any_ready:  # a retry or a replacement: from the fork server
-            self._start_fork_server()
-        ctx = self._fork_server or self._spawn
-        parent, child = ctx.Pipe(duplex=True)
         log_path = os.path.join(self.log_dir, f"{worker}.log")
-        proc = ctx.Process(
-            target=_worker_main,
-            args=(self.home, self.job_id, worker, log_path, child, os.getpid()),
-            name=f"squall-{worker}",
-            daemon=True,
-        )
-        proc.start()
-        child.close()
+        proc: Any = None
+        parent: Connection | None = None
+        if self._warm:
+            proc, parent = self._fork_warm(worker, log_path)
+            retry = proc is None and self._any_ready  # a retry or a replacement
+            if retry and warm.ensure(self._modules, self._pool_log(), wait=True):
+                proc, parent = self._fork_warm(worker, log_path)
+        if proc is None:
+            parent, child = self._spawn.Pipe(duplex=True)
+            proc = self._spawn.Process(
+                target=_worker_main,
+                args=(self.home, self.job_id, worker, log_path, child, os.getpid()),
+                name=f"squall-{worker}",
+                daemon=True,
+            )
+            proc.start()
+            child.close()
+        assert parent is not None
         self._procs[worker] = proc
         self._conns[worker] = parent
         self._record_pid(worker, proc.pid)
         return worker
+
+    def keep_warm(self) -> None:
+        if self._warm:
+            try:
+                warm.ensure(self._modules, self._pool_log(), wait=False)
+            except Exception as exc:  # the next job spawns its workers instead
+                print(f"warm pool not started: {type(exc).__name__}: {exc}", flush=True)
 
     def _record_pid(self, worker: str, pid: int | None) -> None:
         """Note the worker's pid in the catalog, so anyone can check it is gone after the job."""
@@ -301,6 +318,8 @@ class LocalExecutor(Executor):
                         kind, shard, rows, info = conn.recv()
                         if kind == "ready":
                             self._any_ready = True
+                            learned = info.pop("modules", None) or ()
+                            self._modules += [m for m in learned if m not in self._modules]
                         out.append(Event(kind, worker, shard, rows, info))
                 except (EOFError, OSError):
                     dead.append(worker)

@@ -339,6 +339,8 @@ class Supervisor:
         else:
             st.finish(self.catalog, self.job_id, final, message)
         log(f"job ended {final}: {message}")
+        if self.executor is not None:
+            self.executor.keep_warm()  # after the end is recorded: no one waits for it
         return final
 
     def _drive(self) -> tuple[str, str]:
