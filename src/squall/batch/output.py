@@ -147,32 +147,55 @@ def to_output_table(out: pd.DataFrame) -> pa.Table:
 
 
 class PartWriter:
-    """Writes one shard's output to a temporary file, then commits it under its final name."""
+    """Writes one shard's output to a temporary file, then commits it under its final name.
 
-    def __init__(self, folder: Path, shard: int) -> None:
+    Small batches (files, a GPU's few dozen rows) are gathered into row groups of up to
+    ``group_rows`` rows or ``group_bytes`` bytes: a row group per batch made the part slow
+    to write and to read back.
+    """
+
+    def __init__(
+        self, folder: Path, shard: int, group_rows: int = 65_536, group_bytes: int = 32 << 20
+    ) -> None:
         self.folder = folder
         self.final = folder / part_name(shard)
         self.tmp = folder / f".{part_name(shard)}.{uuid.uuid4().hex}.tmp"
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
+        self._held: list[pa.Table] = []
+        self._held_rows = self._held_bytes = 0
+        self.group_rows, self.group_bytes = group_rows, group_bytes
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
-            self._schema = table.schema
-            dictionary = [
-                f.name
-                for f in table.schema
-                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-            ]
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(
-                self.tmp, table.schema, use_dictionary=dictionary or False
-            )
+            self._open(table.schema)
         elif self._schema is not None and table.schema != self._schema:
             table = _conform(table, self._schema)
-        self._writer.write_table(table)
         self.rows += table.num_rows
+        if not self._held and table.num_rows >= self.group_rows:
+            assert self._writer is not None
+            self._writer.write_table(table)
+            return
+        self._held.append(table)
+        self._held_rows += table.num_rows
+        self._held_bytes += table.nbytes
+        if self._held_rows >= self.group_rows or self._held_bytes >= self.group_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._held and self._writer is not None:
+            held = self._held[0] if len(self._held) == 1 else pa.concat_tables(self._held)
+            self._writer.write_table(held, row_group_size=max(held.num_rows, 1))
+        self._held, self._held_rows, self._held_bytes = [], 0, 0
+
+    def _open(self, schema: pa.Schema) -> None:
+        self._schema = schema
+        dictionary = [
+            f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        ]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(self.tmp, schema, use_dictionary=dictionary or False)
 
     def commit(self, empty_schema: pa.Schema | None = None) -> bool:
         """Publish the part; False when another attempt had committed it first (kept as is)."""
@@ -182,6 +205,7 @@ class PartWriter:
             self.folder.mkdir(parents=True, exist_ok=True)
             pq.write_table(schema.empty_table(), self.tmp)
         else:
+            self._flush()
             self._writer.close()
             self._writer = None
         try:
@@ -190,6 +214,7 @@ class PartWriter:
             self.tmp.unlink(missing_ok=True)
 
     def abort(self) -> None:
+        self._held = []
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.close()

@@ -25,7 +25,7 @@ __all__ = ["COMPUTE_POOLS", "default_batch_rows", "make_job_name", "match_column
 
 COMPUTE_POOLS = ("local",)
 DEFAULT_BATCH_ROWS = 65_536
-DEFAULT_FILE_BATCH_ROWS = 64
+DEFAULT_FILE_BATCH_ROWS = 256
 
 
 def default_batch_rows(has_files: bool) -> int:

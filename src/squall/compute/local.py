@@ -213,8 +213,10 @@ class LocalExecutor(Executor):
         self.job_id = job_id
         self.log_dir = log_dir
         self._warm = warm.available()
-        # What workers of this job import: the pool imports them before it forks one.
-        self._modules: list[str] = warm.libraries_of(_model_type(home, job_id))
+        # What workers of this job import: the pool imports them before it forks one (it
+        # finds the model kind's libraries itself: the supervisor does not import them).
+        self._kind = _model_type(home, job_id)
+        self._modules: list[str] = []
         self._spawn = multiprocessing.get_context("spawn")
         self._any_ready = False
         self._procs: dict[str, Any] = {}
@@ -228,7 +230,11 @@ class LocalExecutor(Executor):
         """A worker forked by the warm pool and its pipe, or (None, None) when none runs."""
         ours, theirs = socket.socketpair()
         proc = warm.fork_worker(
-            [self.home, self.job_id, worker, log_path], os.getpid(), self._modules, theirs
+            [self.home, self.job_id, worker, log_path],
+            os.getpid(),
+            self._kind,
+            self._modules,
+            theirs,
         )
         theirs.close()
         if proc is None:
@@ -245,7 +251,7 @@ class LocalExecutor(Executor):
         if self._warm:
             proc, parent = self._fork_warm(worker, log_path)
             retry = proc is None and self._any_ready  # a retry or a replacement
-            if retry and warm.ensure(self._modules, self._pool_log(), wait=True):
+            if retry and warm.ensure(self._kind, self._modules, self._pool_log(), wait=True):
                 proc, parent = self._fork_warm(worker, log_path)
         if proc is None:
             parent, child = self._spawn.Pipe(duplex=True)
@@ -266,7 +272,7 @@ class LocalExecutor(Executor):
     def keep_warm(self) -> None:
         if self._warm:
             try:
-                warm.ensure(self._modules, self._pool_log(), wait=False)
+                warm.ensure(self._kind, self._modules, self._pool_log(), wait=False)
             except Exception as exc:  # the next job spawns its workers instead
                 print(f"warm pool not started: {type(exc).__name__}: {exc}", flush=True)
 

@@ -4,7 +4,7 @@ A local worker spends most of its start importing pandas, pyarrow and its model'
 (scikit-learn alone brings scipy): about a second, which is most of a small job's fixed
 cost. The warm pool imports them once and then forks each worker on request, ready in
 milliseconds with nothing to import. It serves every workspace of the user that runs the
-same Python, the same ``sys.path`` and the same squall sources (its address is derived from
+same Python, the same ``PYTHONPATH`` and the same squall sources (its address is derived from
 them, so an upgraded squall gets a pool of its own). It holds no job state and no data:
 only imported modules, and the workers it forked until they exit.
 
@@ -71,6 +71,7 @@ _WORKER_MODULES = (
 _MAX_MESSAGE = 4 * 1024 * 1024
 _REPLY_TIMEOUT_S = 60.0  # a fork waits for the pool's imports of new libraries at most this
 _PR_SET_PDEATHSIG = 1
+_SOURCES_CHECK_S = 10.0  # how often an idle pool checks that squall's sources are unchanged
 
 
 # -- where the pool lives -----------------------------------------------------------------
@@ -87,13 +88,21 @@ def available() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _fingerprint() -> str:
-    """The Python, import path and squall sources a pool serves: a change means a new pool."""
+    return _compute_fingerprint()
+
+
+def _compute_fingerprint() -> str:
+    """The Python, ``PYTHONPATH`` and squall sources a pool serves: a change means a new pool.
+
+    Not ``sys.path`` itself, which scripts and tools edit at run time: a forked worker is
+    given its supervisor's (and its environment, working directory and umask).
+    """
     import squall
 
     digest = hashlib.sha256()
     package = Path(squall.__file__).parent
-    # sys.path[0] is the starting directory (``python -m``); workers get the caller's path.
-    digest.update(repr((sys.executable, sys.version, sys.path[1:], str(package))).encode())
+    key = (sys.executable, sys.version, os.environ.get("PYTHONPATH", ""), str(package))
+    digest.update(repr(key).encode())
     for path in sorted(package.rglob("*.py")):
         with contextlib.suppress(OSError):
             info = path.stat()
@@ -213,7 +222,7 @@ class WarmProcess:
 
 
 def fork_worker(
-    args: list[str], supervisor: int, modules: list[str], worker_end: socket.socket
+    args: list[str], supervisor: int, kind: str, modules: list[str], worker_end: socket.socket
 ) -> WarmProcess | None:
     """A worker forked by the running pool: ``_worker_main(*args, worker_end, supervisor)``.
 
@@ -226,6 +235,7 @@ def fork_worker(
         "op": "fork",
         "args": args,
         "supervisor": supervisor,
+        "kind": kind,
         "modules": modules,
         "env": dict(os.environ),
         "cwd": os.getcwd(),
@@ -244,8 +254,9 @@ def fork_worker(
     return WarmProcess(int(reply["pid"]), sock)
 
 
-def ensure(modules: list[str], log_path: str, wait: bool) -> bool:
-    """Have a pool running that imported ``modules``: start one, or tell the running one.
+def ensure(kind: str, modules: list[str], log_path: str, wait: bool) -> bool:
+    """Have a pool running that imported model ``kind``'s libraries and ``modules``: start
+    one, or tell the running one.
 
     With ``wait``, return once the pool accepts requests (a fork then waits for its
     imports); without, return at once. True when a pool runs (or is starting).
@@ -255,7 +266,7 @@ def ensure(modules: list[str], log_path: str, wait: bool) -> bool:
     sock = _connect(5.0)
     if sock is not None:
         with contextlib.suppress(OSError):
-            _send(sock, {"op": "preload", "modules": modules})
+            _send(sock, {"op": "preload", "kind": kind, "modules": modules})
             if wait:
                 _receive(sock)
         sock.close()
@@ -263,7 +274,7 @@ def ensure(modules: list[str], log_path: str, wait: bool) -> bool:
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     from squall.config import settings
 
-    config = json.dumps({"idle": settings().warm_pool_idle_s, "modules": modules}).encode()
+    config = {"idle": settings().warm_pool_idle_s, "kind": kind, "modules": modules}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "squall.compute.warm"],
@@ -276,7 +287,7 @@ def ensure(modules: list[str], log_path: str, wait: bool) -> bool:
         )
     assert proc.stdin is not None
     with contextlib.suppress(OSError):
-        proc.stdin.write(config)
+        proc.stdin.write(json.dumps(config).encode())
     with contextlib.suppress(OSError):
         proc.stdin.close()
     if wait:
@@ -341,6 +352,12 @@ def _log(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} warm pool {os.getpid()}: {message}", flush=True)
 
 
+def _wanted(request: dict[str, Any]) -> list[str]:
+    """The modules a request asks for: the worker's, its model kind's, and those named."""
+    kind = str(request.get("kind") or "")
+    return [*_WORKER_MODULES, *libraries_of(kind), *request.get("modules", ())]
+
+
 class _Pool:
     def __init__(self, listener: socket.socket, idle: float) -> None:
         import selectors
@@ -355,6 +372,7 @@ class _Pool:
         self.workers: dict[int, tuple[int, socket.socket]] = {}  # pid -> (pidfd, control)
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ, ("accept", 0))
+        self.checked = time.monotonic()
 
     def preload(self, modules: list[str]) -> None:
         for name in modules:
@@ -385,6 +403,13 @@ class _Pool:
             if self.stopping:
                 _log("stopped on request")
                 return
+            if time.monotonic() - self.checked > _SOURCES_CHECK_S:
+                self.checked = time.monotonic()
+                if _compute_fingerprint() != _fingerprint():
+                    # squall was upgraded or edited: new jobs get a new pool; no one will
+                    # ask this one for a worker again.
+                    _log("squall's sources changed, exiting")
+                    return
             if time.monotonic() - self.last_request > self.idle:
                 _log(f"idle for {self.idle:g} s, exiting")
                 return
@@ -416,7 +441,7 @@ class _Pool:
             os.close(fd)
         with contextlib.suppress(OSError), conn:
             if op == "preload":
-                self.preload(list(request.get("modules", ())))
+                self.preload(_wanted(request))
                 _send(conn, {"ok": True})
             elif op == "status":
                 _send(conn, self._status())
@@ -441,7 +466,7 @@ class _Pool:
         }
 
     def _fork(self, conn: socket.socket, request: dict[str, Any], fd: int) -> None:
-        self.preload([*_WORKER_MODULES, *request.get("modules", ())])
+        self.preload(_wanted(request))
         pid = os.fork()
         if pid == 0:
             self._child(conn, request, fd)
@@ -526,7 +551,7 @@ def main() -> int:
     """Start a pool (``python -m squall.compute.warm``, its settings as JSON on stdin)."""
     config = json.loads(sys.stdin.buffer.read() or b"{}")
     sys.stdin.close()
-    address = _address()  # from sys.path as the interpreter set it, like every caller's
+    address = _address()
     if sys.path and sys.path[0] == os.getcwd():
         del sys.path[0]  # the starting directory ("/"), never an import root
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -542,7 +567,7 @@ def main() -> int:
     os.close(devnull)
     pool = _Pool(listener, float(config.get("idle", 600.0)))
     _log(f"listening ({sys.executable}); idle timeout {pool.idle:g} s")
-    pool.preload([*_WORKER_MODULES, *config.get("modules", ())])
+    pool.preload(_wanted(config))
     _log(f"{len(pool.imported)} modules imported")
     pool.serve()
     return 0

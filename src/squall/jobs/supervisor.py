@@ -303,8 +303,8 @@ class Supervisor:
         )
         if not ok:
             if self._cancel_requested():
-                st.finish(self.catalog, self.job_id, st.CANCELLED, "cancelled before it started")
                 log("job cancelled before it started")
+                st.finish(self.catalog, self.job_id, st.CANCELLED, "cancelled before it started")
                 return st.CANCELLED
             log("job is no longer PENDING; nothing to do")
             return "SKIPPED"
@@ -331,6 +331,8 @@ class Supervisor:
             heartbeat.stopped.set()
         if final == st.FAILED and self._cancel_requested():
             final, message = st.CANCELLED, "cancelled by request"
+        # Logged before the end is recorded: whoever waited for the end finds it in the log.
+        log(f"job ended {final}: {message}")
         if final == st.DONE:
             st.finish(self.catalog, self.job_id, st.DONE, message)
             from squall.batch.staging import remove_shards
@@ -338,7 +340,6 @@ class Supervisor:
             remove_shards(Path(self.plan.scratch_dir) / "input")
         else:
             st.finish(self.catalog, self.job_id, final, message)
-        log(f"job ended {final}: {message}")
         if self.executor is not None:
             self.executor.keep_warm()  # after the end is recorded: no one waits for it
         return final
