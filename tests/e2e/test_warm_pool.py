@@ -246,3 +246,50 @@ def test_pool_cli_status_and_stop(session, results, own_pool):
         not psutil.pid_exists(info["pid"])
         or psutil.Process(info["pid"]).status() == psutil.STATUS_ZOMBIE
     )
+
+
+SQUATTER = r"""
+import socket, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+sock.bind("\0" + sys.argv[1])
+sock.listen(8)
+print("listening", flush=True)
+while True:
+    conn, _ = sock.accept()
+    conn.settimeout(5)
+    try:
+        print(len(conn.recv(1 << 20)), flush=True)
+    except OSError:
+        print(-1, flush=True)
+    conn.close()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs another user")
+def test_a_pool_address_held_by_another_user_is_never_used(session, results, own_pool):
+    """Another user listening on the pool's address first gets nothing of a job."""
+    address = subprocess.run(
+        [sys.executable, "-c", "from squall.compute import warm; print(warm._address()[1:])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    squatter = subprocess.Popen(
+        [sys.executable, "-c", SQUATTER, address],
+        stdout=subprocess.PIPE,
+        text=True,
+        user=65534,  # nobody
+    )
+    try:
+        assert squatter.stdout.readline().strip() == "listening"
+        mv = results.log_model(
+            Environ(custom_model.ModelContext()), model_name="env", sample_input_data=frame(3)
+        )
+        for name in ("a", "b"):
+            job = run(mv, f"@results/{name}/", rows=30)
+            assert all("spawned" in line for line in worker_lines(job)), job.get_logs()
+    finally:
+        squatter.kill()
+        out, _ = squatter.communicate()
+    seen = [int(n) for n in out.split()]
+    assert seen and all(n <= 0 for n in seen), seen  # connected to, never sent a byte

@@ -114,11 +114,23 @@ def _address() -> str:
     return f"\0squall-warm-{os.getuid()}-{_fingerprint()}"
 
 
+def _peer_uid(sock: socket.socket) -> int:
+    cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)  # pid, uid, gid
+    return int.from_bytes(cred[4:8], sys.byteorder)
+
+
 def _connect(timeout: float) -> socket.socket | None:
+    """A connection to this user's pool; None when none listens.
+
+    The address can be guessed, so another user could listen on it first: a pool not run
+    by this user is never used (it would be handed the job's environment).
+    """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     sock.settimeout(timeout)
     try:
         sock.connect(_address())
+        if _peer_uid(sock) != os.getuid():
+            raise PermissionError("the warm pool's address is held by another user")
     except OSError:
         sock.close()
         return None
@@ -205,7 +217,7 @@ class WarmProcess:
         self._control.settimeout(timeout)
         try:
             reply = _receive(self._control)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # still running (BlockingIOError: timeout 0)
             return
         except OSError:
             reply = None
@@ -417,9 +429,7 @@ class _Pool:
     def _accept(self) -> None:
         conn, _ = self.listener.accept()
         try:
-            cred = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-            uid = int.from_bytes(cred[4:8], sys.byteorder)
-            if uid != os.getuid():  # the address is guessable; the pool is its user's only
+            if _peer_uid(conn) != os.getuid():  # the address is guessable; it serves its user only
                 conn.close()
                 return
             conn.settimeout(5.0)
@@ -554,6 +564,11 @@ def main() -> int:
     address = _address()
     if sys.path and sys.path[0] == os.getcwd():
         del sys.path[0]  # the starting directory ("/"), never an import root
+    try:
+        os.close(os.pidfd_open(os.getpid()))  # how the pool learns of its workers' ends
+    except OSError as exc:
+        print(f"warm pool not started: pidfd_open: {exc}", flush=True)
+        return 1
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         listener.bind(address)
