@@ -29,7 +29,7 @@ class TreeSampler(threading.Thread):
     """Peak sum of PSS (and RSS) over a process and its descendants, sampled every interval.
 
     PSS (smaps_rollup) is costly for the large address spaces of Ray's processes: with more
-    than 4 processes it is read every ``pss_every``-th sample, RSS every sample.
+    than 8 processes it is read every ``pss_every``-th sample, RSS every sample.
     """
 
     def __init__(
@@ -62,7 +62,8 @@ class TreeSampler(threading.Thread):
             for other in self.extra:
                 with contextlib.suppress(psutil.Error):
                     procs += [other, *other.children(recursive=True)]
-            do_pss = len(procs) <= 4 or self.samples % self.pss_every == 0
+            # squall's client, supervisor, warm pool and workers: PSS every sample.
+            do_pss = len(procs) <= 8 or self.samples % self.pss_every == 0
             rss = pss = n = 0
             for p in procs:
                 try:
