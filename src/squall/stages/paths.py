@@ -201,12 +201,15 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _check_characters(text: str, shown: str) -> None:
     if "\x00" in text:
         raise StagePathError(f"stage path {shown!r} holds a NUL byte")
     if "\\" in text:
         raise StagePathError(f"stage path {shown!r} holds a backslash; separate folders with '/'")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if _CONTROL.search(text):
         raise StagePathError(f"stage path {shown!r} holds a control character")
 
 

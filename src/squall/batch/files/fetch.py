@@ -29,6 +29,7 @@ __all__ = ["ByteBudget", "FileFetcher"]
 
 # Batches whose files are fetched ahead of the one the model is on.
 _LOOKAHEAD_BATCHES = 2
+_FILES_PER_TASK = 16  # at most, per task of the fetch threads
 
 
 class _Closed(Exception):
@@ -225,6 +226,7 @@ class _Run:
             paths = {c: batch.column(c).to_pylist() for c in self.fetcher.encodings}
             for column in paths:
                 pending.items[column] = [None] * batch.num_rows
+            queued: list[_Item] = []
             for row in range(batch.num_rows):
                 for column, encoding in self.fetcher.encodings.items():
                     path = paths[column][row]
@@ -233,8 +235,18 @@ class _Run:
                     item = _Item(self.tickets, str(path), encoding)
                     self.tickets += 1
                     pending.items[column][row] = item
-                    self.pool.submit(self._fetch, item)
+                    queued.append(item)
+            # Runs of files per task, in ticket order: one task per file cost the consumer
+            # (which submits them) more than the reading; a batch still spreads over every
+            # thread. Tasks start in the order submitted, so tickets are taken in order.
+            step = max(1, min(_FILES_PER_TASK, len(queued) // self.fetcher.threads))
+            for start in range(0, len(queued), step):
+                self.pool.submit(self._fetch_run, queued[start : start + step])
             self.ahead.append(pending)
+
+    def _fetch_run(self, items: list[_Item]) -> None:
+        for item in items:
+            self._fetch(item)
 
     def _fetch(self, item: _Item) -> None:
         """Read one file (in a pool thread); always takes its turn, even when it fails."""
