@@ -108,7 +108,21 @@ def run_demo(home: str | Path = ".squall-demo", rows: int = ROWS) -> int:
     )
     if sk_job.status != "DONE":
         return 1
-    return _image_demo(session, reg)
+    code = _image_demo(session, reg)
+    _warm_pool_note()
+    return code
+
+
+def _warm_pool_note() -> None:
+    from squall.compute import warm
+
+    info = warm.status()
+    if info is not None:
+        print(
+            f"warm pool (pid {info['pid']}): keeps the workers' libraries loaded so the next "
+            f"jobs start sooner; it exits after {info['idle_timeout_s']:g} s idle, or now with "
+            "`squall pool stop`"
+        )
 
 
 def _image_demo(session: Any, reg: Any) -> int:
