@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -35,6 +36,8 @@ class Environ(custom_model.CustomModel):
             {
                 "marker": [os.environ.get("SQUALL_TEST_MARKER", "")] * n,
                 "cwd": [os.getcwd()] * n,
+                "pid": [os.getpid()] * n,
+                "draw": [int(np.random.randint(0, 2**62))] * n,
                 "y": X["x"].to_numpy(dtype="float64") * 2,
             }
         )
@@ -131,6 +134,9 @@ def test_forked_workers_see_their_jobs_environment(
     out = session.read.parquet("@results/env/").to_pandas()
     assert set(out["marker"]) == {"from the job's caller"}
     assert set(out["cwd"]) == {os.getcwd()}
+    # Each worker draws its own random numbers, though forked from one process.
+    draws = [set(group["draw"]) for _, group in out.groupby("pid")]
+    assert len(draws) == 2 and not draws[0] & draws[1], draws
 
 
 def test_a_killed_forked_worker_is_retried(session, results, own_pool, monkeypatch):

@@ -517,9 +517,14 @@ class _Pool:
             os.umask(int(request["umask"]))
             with contextlib.suppress(OSError):
                 os.chdir(request["cwd"])
+            # Fresh random seeds per worker, as a spawned one would have (``random`` reseeds
+            # itself after a fork; these do not).
             numpy = sys.modules.get("numpy")
-            if numpy is not None:  # a fresh seed per worker, as a spawned one would have
+            if numpy is not None:
                 numpy.random.seed()
+            torch = sys.modules.get("torch")
+            if torch is not None:
+                torch.seed()
             from squall.compute.local import _worker_main
 
             home, job_id, worker, log_path = request["args"]
