@@ -277,7 +277,7 @@ def _python_for_nobody() -> str | None:
 def test_a_pool_address_held_by_another_user_is_never_used(session, results, own_pool):
     """Another user listening on the pool's address first gets nothing of a job."""
     address = subprocess.run(
-        [sys.executable, "-c", "from squall.compute import warm; print(warm._address()[1:])"],
+        [sys.executable, "-c", "from squall.compute import warm; print(warm.address()[1:])"],
         capture_output=True,
         text=True,
         check=True,

@@ -325,7 +325,7 @@ class LocalExecutor(Executor):
                         if kind == "ready":
                             self._any_ready = True
                             learned = info.pop("modules", None) or ()
-                            self._modules += [m for m in learned if m not in self._modules]
+                            self._modules = list(dict.fromkeys([*self._modules, *learned]))
                         out.append(Event(kind, worker, shard, rows, info))
                 except (EOFError, OSError):
                     dead.append(worker)
