@@ -22,7 +22,7 @@ import pytest
 from squall.batch import InputSpec, JobSpec, OutputSpec
 from squall.model import custom_model
 from squall.registry import Registry
-from tests.e2e.jobtools import Sleepy, assert_no_process_left, model_call_started, poll
+from tests.e2e.jobtools import Sleepy, alive, assert_no_process_left, model_call_started, poll
 from tests.e2e.models import frame
 
 
@@ -237,10 +237,7 @@ def test_pool_cli_status_and_stop(session, results, own_pool):
     res = pool_cli("stop")
     assert res.returncode == 0 and "warm pool stopped" in res.stdout
     assert pool_status() is None
-    assert (
-        not psutil.pid_exists(info["pid"])
-        or psutil.Process(info["pid"]).status() == psutil.STATUS_ZOMBIE
-    )
+    assert not alive([info["pid"]])
 
 
 SQUATTER = r"""
@@ -301,3 +298,25 @@ def test_a_pool_address_held_by_another_user_is_never_used(session, results, own
         out, _ = squatter.communicate()
     seen = [int(n) for n in out.split()]
     assert seen and all(n <= 0 for n in seen), seen  # connected to, never sent a byte
+
+
+def test_a_pool_exits_once_squalls_sources_change(tmp_path, monkeypatch):
+    """An upgraded (here: edited) squall gets a new pool; the old one does not linger."""
+    import shutil
+
+    import squall
+
+    copy = tmp_path / "src"
+    shutil.copytree(
+        Path(squall.__file__).parent, copy / "squall", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    monkeypatch.setenv("PYTHONPATH", str(copy))  # this squall, and a pool of its own
+    monkeypatch.setenv("SQUALL_WARM_POOL_IDLE", "600")
+    start = "from squall.compute import warm; assert warm.ensure('', [], {!r}, wait=True)"
+    subprocess.run([sys.executable, "-c", start.format(str(tmp_path / "pool.log"))], check=True)
+    info = poll(pool_status, 60, "the warm pool")
+    assert Path(info["python"]) == Path(sys.executable)
+    edited = copy / "squall" / "config.py"
+    edited.write_text(edited.read_text() + "\n# edited\n")
+    poll(lambda: not alive([info["pid"]]), 60, "the old pool exiting")
+    assert "squall's sources changed, exiting" in (tmp_path / "pool.log").read_text()
