@@ -328,26 +328,18 @@ def stop(timeout: float = 30.0) -> bool:
     _call({"op": "stop"})
     deadline = time.monotonic() + timeout
     delay = 0.02
-    while time.monotonic() < deadline and _pid_alive(int(info["pid"])):
+    while time.monotonic() < deadline and _running(int(info["pid"])):
         time.sleep(delay)
         delay = min(delay * 1.5, 0.25)
     return True
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
+def _running(pid: int) -> bool:
+    import psutil
 
-
-def _is_zombie(pid: int) -> bool:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
 
 
