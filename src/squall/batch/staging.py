@@ -44,7 +44,9 @@ def _as_arrow(X: Any) -> pa.Table | None:
         import pandas as pd
 
         if isinstance(X, pd.DataFrame):
-            return pa.Table.from_pandas(X, preserve_index=False)
+            from squall.warehouse.sources import pandas_to_arrow
+
+            return pandas_to_arrow(X)
     except ImportError:  # pragma: no cover - pandas is a dependency
         pass
     module = type(X).__module__

@@ -55,6 +55,16 @@ def _input_names(signature: Any) -> list[str]:
     return [spec.name for spec in signature.inputs]
 
 
+def _default_workers(manifest: Any, model_path: Path) -> int:
+    from squall.model.handlers import get_handler
+
+    try:
+        workers = get_handler(manifest.model_type).default_workers(model_path)
+    except ImportError:
+        workers = None  # the kind's library is missing here: its workers will say so
+    return workers or os.cpu_count() or 1
+
+
 def plan_job(
     session: Any,
     *,
@@ -106,6 +116,11 @@ def plan_job(
     check_file_columns(file_columns, schema, model_columns, function.name)
 
     partition = None
+    if input_spec.partition_column is not None and manifest.model_type == "huggingface":
+        raise InvalidSpecError(
+            f"partition_column={input_spec.partition_column!r}: a Hugging Face model runs "
+            "row by row; partitioned runs need a custom model's partitioned_api method"
+        )
     if input_spec.partition_column is not None:
         partition = match_column(input_spec.partition_column, columns, "partition_column")
     check_partitioning(function, manifest.options, schema, partition, job_spec.on_error)
@@ -131,7 +146,7 @@ def plan_job(
 
         raise AlreadyExistsError(f"a job named {job_name} exists already; choose another job_name")
 
-    workers = job_spec.num_workers or job_spec.replicas or os.cpu_count() or 1
+    workers = job_spec.num_workers or job_spec.replicas or _default_workers(manifest, model_path)
     plan = JobPlan(
         model_name=model_name,
         version_name=version_name,

@@ -109,6 +109,11 @@ class ShardRunner:
         from squall.config import settings
 
         self.kill_points = parse_kill_points(settings().fault_kill_worker)
+        # A model that reads files its rows name (a chat message's image_url) reads them
+        # through the worker's stages, each within the file byte budget.
+        use_stages = getattr(self.model.model, "use_stages", None)
+        if callable(use_stages):
+            use_stages(stages, settings().file_fetch_bytes)
         self.files = None
         if plan.file_columns:
             from squall.batch.files import FileFetcher

@@ -176,6 +176,18 @@ def _worker_main(
             os.kill(os.getpid(), signal.SIGKILL)  # an injected fault (SQUALL_FAULT_KILL_WORKER)
 
 
+def _fork_safe(kind: str) -> bool:
+    """Whether workers of a model kind may be forked from the warm pool."""
+    if not kind:
+        return True
+    try:
+        from squall.model.handlers import get_handler
+
+        return bool(get_handler(kind).fork_safe)
+    except Exception:
+        return True  # an unknown kind: the worker reports it
+
+
 def _model_type(home: str, job_id: str) -> str:
     """The kind of the job's model (``sklearn``, ...), or "" when it cannot be read (the
     worker reads the plan and the model itself, and reports why)."""
@@ -212,10 +224,11 @@ class LocalExecutor(Executor):
         self.home = home
         self.job_id = job_id
         self.log_dir = log_dir
-        self._warm = warm.available()
         # What workers of this job import: the pool imports them before it forks one (it
         # finds the model kind's libraries itself: the supervisor does not import them).
         self._kind = _model_type(home, job_id)
+        # A kind whose libraries break when forked (torch) always spawns its workers.
+        self._warm = warm.available() and _fork_safe(self._kind)
         self._modules: list[str] = []
         self._spawn = multiprocessing.get_context("spawn")
         self._any_ready = False

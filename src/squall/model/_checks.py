@@ -216,7 +216,8 @@ def _dtype_problem(spec: FeatureSpec | FeatureGroupSpec, dtype: Any) -> str | No
         return None
     expected = _describe(spec)
     if isinstance(spec, FeatureGroupSpec) or spec.shape is not None:
-        if isinstance(dtype, pd.ArrowDtype):
+        # Arrow lists and structs; or JSON text, as records Arrow cannot type are staged
+        if isinstance(dtype, pd.ArrowDtype | pd.StringDtype):
             return None
         return f"has dtype {dtype}, but the signature says {expected}"
     try:

@@ -112,18 +112,23 @@ class FeatureSpec:
 
 @dataclass(frozen=True, repr=False)
 class FeatureGroupSpec:
-    """A column whose values are records (dicts) of named features; a list of them with shape."""
+    """A column whose values are records (dicts) of named features; a list of them with shape.
+
+    A member may itself be a group: a record nested in the record (a chat message's
+    ``content`` parts, for one).
+    """
 
     name: str
-    specs: Sequence[FeatureSpec]
+    specs: Sequence[FeatureSpec | FeatureGroupSpec]
     shape: Shape | None = None
 
     def __post_init__(self) -> None:
         _check_name("feature group", self.name)
         specs = tuple(self.specs)
-        if not specs or not all(isinstance(s, FeatureSpec) for s in specs):
+        if not specs or not all(isinstance(s, FeatureSpec | FeatureGroupSpec) for s in specs):
             raise SignatureError(
-                f"feature group {self.name!r} needs one or more FeatureSpec, got {self.specs!r}"
+                f"feature group {self.name!r} needs one or more FeatureSpec or FeatureGroupSpec, "
+                f"got {self.specs!r}"
             )
         _check_unique(f"feature group {self.name!r}", [s.name for s in specs])
         object.__setattr__(self, "specs", specs)
@@ -152,7 +157,7 @@ class FeatureGroupSpec:
         shape = data.get("shape")
         return cls(
             data["name"],
-            [FeatureSpec.from_dict(s) for s in data["specs"]],
+            [_feature_from_dict(s) for s in data["specs"]],
             None if shape is None else tuple(shape),
         )
 

@@ -80,6 +80,11 @@ class ModelVersion:
 
         if self._loaded is None:
             self._loaded = load_model(self.path)
+            use_stages = getattr(self._loaded.model, "use_stages", None)
+            if callable(use_stages):  # rows may name files on stages (a chat image_url)
+                from squall.config import settings
+
+                use_stages(self._session.stages, settings().file_fetch_bytes)
         manifest = self._loaded.manifest
         function = manifest.resolve_function(function_name)
         frame = _to_pandas(X)

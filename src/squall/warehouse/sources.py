@@ -15,7 +15,13 @@ from squall.stages.paths import parse_stage_path, split_glob
 if TYPE_CHECKING:
     from squall.stages.manager import StageManager
 
-__all__ = ["ArrowSource", "in_memory_arrow", "parquet_dataset", "scan_options"]
+__all__ = [
+    "ArrowSource",
+    "in_memory_arrow",
+    "pandas_to_arrow",
+    "parquet_dataset",
+    "scan_options",
+]
 
 ArrowSource = pa.Table | pads.Dataset
 
@@ -34,6 +40,39 @@ def scan_options(batch_rows: int) -> dict[str, Any]:
     }
 
 
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def pandas_to_arrow(frame: Any) -> pa.Table:
+    """A pandas DataFrame as Arrow, index left out.
+
+    An object column of records that Arrow cannot give one type (a chat message's content:
+    a string in one row, a list of parts in the next) becomes JSON text, one value per row.
+    """
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    import json
+
+    fixed = frame.copy(deep=False)
+    for name in frame.columns:
+        if frame[name].dtype != object:
+            continue
+        try:
+            pa.array(frame[name], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            fixed[name] = [
+                None if v is None else json.dumps(v, default=_json_default) for v in frame[name]
+            ]
+    return pa.Table.from_pandas(fixed, preserve_index=False)
+
+
 def in_memory_arrow(data: Any) -> pa.Table:
     """An Arrow table from a pandas or polars DataFrame, an Arrow table or batch, or columns.
 
@@ -49,7 +88,7 @@ def in_memory_arrow(data: Any) -> pa.Table:
         import pandas as pd
 
         if isinstance(data, pd.DataFrame):
-            return pa.Table.from_pandas(data, preserve_index=False)
+            return pandas_to_arrow(data)
     if module == "polars":
         import polars as pl
 

@@ -41,9 +41,17 @@ class ModelHandler(abc.ABC):
     # Modules a loaded model of this kind needs, imported ahead of the model's loading
     # (compute/warm.py); the handler's own module imports the rest.
     libraries: ClassVar[tuple[str, ...]] = ()
+    # False for kinds whose libraries break in a forked child (torch, tokenizers): their
+    # workers are spawned, never forked from the warm pool.
+    fork_safe: ClassVar[bool] = True
 
     @abc.abstractmethod
     def can_handle(self, model: Any) -> bool: ...
+
+    def default_workers(self, folder: Path) -> int | None:
+        """Workers a job of the model saved in ``folder`` runs when none are asked for
+        (None: one per core)."""
+        return None
 
     @abc.abstractmethod
     def save(
