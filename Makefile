@@ -22,9 +22,11 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 # Benchmarks (never part of `make test`): see bench/README.md.
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/llm_bench.py
 
 bench-quick: $(BENCH_STAMP)
 	$(PY) bench/run.py --quick
+	$(PY) bench/llm_bench.py --quick
 
 demo: venv
 	$(VENV)/bin/squall demo

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,6 +21,11 @@ def python_blocks(path: Path) -> list[str]:
 def test_readme_python_examples_run(tmp_path: Path) -> None:
     code = "\n".join(python_blocks(ROOT / "README.md"))
     assert "run_batch" in code
+    if "./my-llm" in code:  # the chat example: a tiny model built where it expects one
+        pytest.importorskip("transformers", reason="the hf extra is not installed")
+        from tests.hf.tiny_models import build_chat_llm
+
+        build_chat_llm(tmp_path / "my-llm")
     script = tmp_path / "readme_examples.py"
     script.write_text(code)
     env = {**os.environ, "SQUALL_HOME": str(tmp_path / "home")}

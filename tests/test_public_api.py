@@ -52,3 +52,13 @@ def test_import_is_light() -> None:
     code = "import squall, sys; print(sorted(m for m in ('ray', 'torch', 'sklearn', 'xgboost', 'lightgbm', 's3fs') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_hugging_face_wrapper_imports_no_torch() -> None:
+    code = (
+        "import sys; from squall.model.huggingface import TransformersPipeline; "
+        "from squall.model.handlers import get_handler; get_handler('huggingface'); "
+        "print(sorted(m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -116,7 +116,7 @@ def save_model(
         raise InvalidSpecError(
             f"cannot save a {type(model).__module__}.{type(model).__qualname__}: squall saves "
             "custom_model.CustomModel subclasses, scikit-learn estimators and pipelines, "
-            "XGBoost and LightGBM models"
+            "XGBoost and LightGBM models and Hugging Face pipelines"
         )
     _prepare_folder(folder)
     staging = folder.parent / f".{folder.name}.saving-{uuid.uuid4().hex[:8]}"

@@ -26,6 +26,8 @@ class _Entry:
 # Probed in this order: the xgboost and lightgbm wrappers are sklearn estimators too.
 _REGISTRY: dict[str, _Entry] = {
     "custom": _Entry("squall.model.handlers.custom:CustomHandler", None, None),
+    # Claims squall's TransformersPipeline and transformers' pipelines; imports no torch.
+    "huggingface": _Entry("squall.model.handlers.huggingface:HuggingFaceHandler", None, "hf"),
     "xgboost": _Entry("squall.model.handlers.xgboost:XGBoostHandler", "xgboost", "xgboost"),
     "lightgbm": _Entry("squall.model.handlers.lightgbm:LightGBMHandler", "lightgbm", "lightgbm"),
     "sklearn": _Entry("squall.model.handlers.sklearn:SklearnHandler", None, None),
