@@ -29,6 +29,9 @@ __all__ = ["FUNCTION", "HuggingFaceHandler", "PipelineModel"]
 FUNCTION = "__call__"  # upstream's target method of a pipeline
 _FILES = "model"
 _CONFIG = "pipeline.json"
+# A transformer's matrix products scale over a few threads: fewer, wider workers generate
+# faster than one single-threaded worker per core, and hold fewer copies of the model.
+_CORES_PER_WORKER = 4
 
 
 def _transformers() -> Any:
@@ -141,7 +144,8 @@ class HuggingFaceHandler(ModelHandler):
         return inferred
 
     def default_workers(self, folder: Path) -> int | None:
-        """As many workers as fit the machine's memory: one model each, twice its files."""
+        """As many workers as fit the machine's memory (one model each, twice its files),
+        each with at least ``_CORES_PER_WORKER`` cores for torch's threads."""
         import os
 
         import psutil
@@ -149,7 +153,8 @@ class HuggingFaceHandler(ModelHandler):
         size = sum(f.stat().st_size for f in (folder / _FILES).rglob("*") if f.is_file())
         per_worker = 2 * size + (512 << 20)  # weights, activations, the interpreter and torch
         fit = int(psutil.virtual_memory().available // per_worker)
-        return max(1, min(os.cpu_count() or 1, fit))
+        cores = max(1, (os.cpu_count() or 1) // _CORES_PER_WORKER)
+        return max(1, min(cores, fit))
 
     def load(self, folder: Path, manifest: Manifest) -> PipelineModel:
         config = json.loads((folder / _CONFIG).read_text(encoding="utf-8"))
