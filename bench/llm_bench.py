@@ -211,7 +211,8 @@ def main() -> None:
     results_dir = HERE / "results"
     results_dir.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    (results_dir / f"llm-{stamp}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    suffix = "-quick" if args.quick else ""
+    (results_dir / f"llm-{stamp}{suffix}.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -218,3 +218,24 @@ def test_outputs_of_chat_are_json_in_the_batch_output(chat_version):
     table = to_output_table(out)
     choices = json.loads(table.column("choices")[0].as_py())
     assert set(choices[0]) == {"index", "message", "logprobs", "finish_reason"}
+
+
+def test_a_hub_id_resolves_through_the_local_cache(session, tiny, tmp_path, monkeypatch):
+    import shutil
+
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--squall-test--tiny-chat" / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny.chat, snapshot)
+    (cache / "models--squall-test--tiny-chat" / "refs").mkdir()
+    (cache / "models--squall-test--tiny-chat" / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    chat = TransformersPipeline(task="text-generation", model="squall-test/tiny-chat")
+    assert chat.folder == snapshot
+    mv = log(session, chat, name="cached")
+    out = mv.run(
+        pd.DataFrame({"messages": QUESTIONS[:1]}),
+        params={"temperature": 0, "max_completion_tokens": 3},
+    )
+    assert out["model"][0] == "squall-test/tiny-chat"
