@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +172,20 @@ def test_schedule_ticks() -> None:
     assert dt.datetime.fromtimestamp(first, dt.UTC) == dt.datetime(2026, 1, 11, 1, tzinfo=dt.UTC)
     assert next_tick(berlin, first, day) - first == 24 * 3600
     assert json.loads(json.dumps({"x": str(berlin)}))["x"] == "USING CRON 0 2 * * * Europe/Berlin"
+
+
+def test_a_catalog_at_version_1_gains_the_dag_tables(tmp_path: Path) -> None:
+    from squall.catalog import Catalog
+
+    path = tmp_path / "catalog.db"
+    Catalog(path)
+    con = sqlite3.connect(path)
+    con.executescript("DROP TABLE dag_task_runs; DROP TABLE dag_runs; DROP TABLE dags;")
+    con.execute("PRAGMA user_version = 1")
+    con.close()
+    session = squall.connect(tmp_path)
+    with DAG("after_upgrade") as dag:
+        DAGTask("a", "SELECT 1")
+    op = DAGOperation(session)
+    op.deploy(dag)
+    assert op.wait(op.run(dag), timeout=120).state == "SUCCEEDED"

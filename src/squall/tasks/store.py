@@ -1,4 +1,4 @@
-"""All SQL on DAGs, their runs and their task runs; the catalog tables they live in.
+"""All SQL on DAGs, their runs and their task runs (tables made by catalog/dags_schema.py).
 
 ``dags`` holds each deployed DAG (its pickled definition, schedule and next tick),
 ``dag_runs`` each run (with a copy of the definition it runs, so a redeploy never changes a
@@ -9,15 +9,13 @@ how a restarted run finds its job instead of starting another).
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from typing import Any
 
 import psutil
 
 from squall.catalog import Catalog
 
-__all__ = ["ACTIVE", "DONE_STATES", "SCHEMA", "DagStore", "ensure_schema"]
+__all__ = ["ACTIVE", "DONE_STATES", "DagStore", "process_alive", "process_started"]
 
 # Run states, as Snowflake's task graph history names them.
 SCHEDULED = "SCHEDULED"
@@ -28,73 +26,6 @@ CANCELLED = "CANCELLED"
 SKIPPED = "SKIPPED"
 ACTIVE = (SCHEDULED, EXECUTING)
 DONE_STATES = (SUCCEEDED, FAILED, CANCELLED)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS dags (
-    name TEXT PRIMARY KEY,
-    display_name TEXT NOT NULL,
-    definition BLOB NOT NULL,
-    graph TEXT NOT NULL,
-    schedule TEXT,
-    config TEXT,
-    comment TEXT,
-    state TEXT NOT NULL DEFAULT 'STARTED',
-    anchor REAL NOT NULL,
-    next_scheduled_time REAL,
-    graph_version INTEGER NOT NULL DEFAULT 1,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dag_runs (
-    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    dag TEXT NOT NULL REFERENCES dags(name) ON DELETE CASCADE,
-    state TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    scheduled_time REAL NOT NULL,
-    query_start_time REAL,
-    completed_time REAL,
-    first_error_task_name TEXT,
-    first_error_message TEXT,
-    attempt_number INTEGER NOT NULL DEFAULT 1,
-    graph_version INTEGER NOT NULL,
-    definition BLOB NOT NULL,
-    runner_pid INTEGER,
-    runner_started REAL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX IF NOT EXISTS dag_runs_one_per_tick
-    ON dag_runs(dag, scheduled_time) WHERE trigger = 'SCHEDULED';
-CREATE INDEX IF NOT EXISTS dag_runs_state ON dag_runs(state);
-CREATE TABLE IF NOT EXISTS dag_task_runs (
-    run_id INTEGER NOT NULL REFERENCES dag_runs(run_id) ON DELETE CASCADE,
-    task TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempt INTEGER NOT NULL DEFAULT 0,
-    return_value TEXT,
-    error TEXT,
-    job_name TEXT,
-    started REAL,
-    completed REAL,
-    PRIMARY KEY (run_id, task)
-);
-"""
-
-_ready: set[str] = set()
-_ready_lock = threading.Lock()
-
-
-def ensure_schema(catalog: Catalog) -> None:
-    """Create the DAG tables when missing (once per catalog and process)."""
-    key = str(catalog.path)
-    with _ready_lock:
-        if key in _ready:
-            return
-        con = sqlite3.connect(catalog.path, timeout=60.0, isolation_level=None)
-        try:
-            con.executescript(SCHEMA)
-        finally:
-            con.close()
-        _ready.add(key)
 
 
 def process_alive(pid: int | None, started: float | None) -> bool:
@@ -118,7 +49,6 @@ class DagStore:
     """The one owner of SQL on ``dags``, ``dag_runs`` and ``dag_task_runs``."""
 
     def __init__(self, catalog: Catalog) -> None:
-        ensure_schema(catalog)
         self.catalog = catalog
 
     # -- dags ----------------------------------------------------------------------------
