@@ -189,3 +189,14 @@ def test_a_catalog_at_version_1_gains_the_dag_tables(tmp_path: Path) -> None:
     op = DAGOperation(session)
     op.deploy(dag)
     assert op.wait(op.run(dag), timeout=120).state == "SUCCEEDED"
+
+
+def test_the_public_names() -> None:
+    import squall.tasks
+
+    assert sorted(squall.tasks.__all__) == sorted(
+        ["DAG", "DAGTask", "DAGOperation", "DAGRun", "Cron", "TaskContext", "CreateMode",
+         "BatchInferenceTask"]
+    )  # fmt: skip
+    for name in squall.tasks.__all__:
+        assert getattr(squall.tasks, name).__name__ == name

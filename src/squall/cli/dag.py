@@ -114,10 +114,9 @@ def _print_run_end(op: Any, run: Any) -> None:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    import logging
-
     import squall
     from squall.tasks import scheduler
+    from squall.tasks.runner import configure_logging
 
     session = squall.connect(args.home)
     home = session.home
@@ -142,9 +141,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         print(f"scheduler started in the background: pid {pid}")
         print("  log: dags/logs/scheduler.log in the workspace; stop: squall scheduler stop")
         return 0
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     scheduler.serve_forever(session)
     return 0
 

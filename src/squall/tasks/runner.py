@@ -52,16 +52,12 @@ def run_log_path(home: Path, run_id: int) -> Path:
     return home / "dags" / "logs" / f"run-{run_id}.log"
 
 
-def launch_runner(home: Path, run_id: int) -> subprocess.Popen[bytes]:
-    """Start a detached runner for a run; it claims the run, or exits when another holds it."""
-    for child in list(_children):  # reap runners this process started earlier
-        if child.poll() is not None:
-            _children.remove(child)
-    path = run_log_path(home, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "squall.tasks.runner", str(home), str(run_id)],
+def spawn_detached(module: str, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``python -m module *args`` in a session of its own (it outlives us), logging to a file."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -69,6 +65,22 @@ def launch_runner(home: Path, run_id: int) -> subprocess.Popen[bytes]:
             close_fds=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def launch_runner(home: Path, run_id: int) -> subprocess.Popen[bytes]:
+    """Start a detached runner for a run; it claims the run, or exits when another holds it."""
+    for child in list(_children):  # reap runners this process started earlier
+        if child.poll() is not None:
+            _children.remove(child)
+    proc = spawn_detached(
+        "squall.tasks.runner", [str(home), str(run_id)], run_log_path(home, run_id)
+    )
     _children.append(proc)
     return proc
 
@@ -318,9 +330,7 @@ def execute_run(session: Session, run_id: int) -> str | None:
 def main(argv: list[str]) -> int:
     import squall
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     home, run_id = argv[0], int(argv[1])
     session = squall.connect(home)
     state = execute_run(session, run_id)

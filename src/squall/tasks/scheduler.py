@@ -32,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Any
 from squall.config import settings
 from squall.errors import AlreadyExistsError, SquallError
 from squall.tasks import store as ds
-from squall.tasks.runner import launch_runner
+from squall.tasks.runner import configure_logging, launch_runner, spawn_detached
 from squall.tasks.schedule import next_tick, now, parse_schedule, ticks_between, to_datetime
 from squall.tasks.store import DagStore, process_alive, process_started
 
@@ -216,17 +216,7 @@ def start_detached(home: Path, timeout: float = 60.0) -> int:
             f"a scheduler already runs for this workspace (pid {running['pid']})"
         )
     path = scheduler_log(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "squall.tasks.scheduler", str(home)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    proc = spawn_detached("squall.tasks.scheduler", [str(home)], path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = scheduler_status(home)
@@ -270,9 +260,7 @@ def serve_forever(session: Session) -> None:
 def main(argv: list[str]) -> int:
     import squall
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
         serve_forever(squall.connect(argv[0]))
     except AlreadyExistsError as exc:
