@@ -115,7 +115,7 @@ def test_auto_retry_reruns_from_the_failed_task(ws: squall.Session) -> None:
     assert tasks["b"]["attempt"] == 2 and tasks["b"]["return_value"] == "ok on try 2"
 
 
-def decide(session: squall.Session) -> str:
+def decide() -> str:  # a callable may also take no argument
     return "skip"
 
 
@@ -212,3 +212,29 @@ def test_cancel_a_run_cancels_its_job(ws: squall.Session, tmp_path: Path) -> Non
     assert states == {"infer": "CANCELLED", "after": "CANCELLED"}
     with pytest.raises(LookupError):
         op.get_run(12345)
+
+
+def crash(session: squall.Session) -> None:
+    import os
+
+    os._exit(3)  # as a segfault in native code would: no exception, no record
+
+
+def test_a_run_whose_runner_keeps_dying_fails_after_three_new_runners(ws: squall.Session) -> None:
+    from squall.tasks.scheduler import Scheduler
+
+    with DAG("crashes") as dag:
+        DAGTask("boom", crash)
+    op = DAGOperation(ws)
+    op.deploy(dag)
+    run = op.run(dag)
+    scheduler = Scheduler(ws)  # its loop, driven here one poll at a time
+
+    def ended() -> bool:
+        scheduler.poll()
+        return op.get_run(run.run_id).state == "FAILED"
+
+    poll(ended, timeout=180, what="the run given up")
+    run = op.get_run(run.run_id)
+    assert run.first_error_task_name == "boom"
+    assert run.first_error_message.startswith("its runner stopped 4 times")

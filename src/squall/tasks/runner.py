@@ -221,20 +221,22 @@ class _Runner:
         except Exception as exc:
             message = str(exc) if isinstance(exc, _TaskFailed) else f"{type(exc).__name__}: {exc}"
             self.store.set_task(self.run_id, key, state=ds.FAILED, error=message, completed=now())
-            log.error("run %s: task %s failed: %s", self.run_id, key, message)
+            traceback = not isinstance(exc, _TaskFailed)
+            log.error("run %s: task %s failed: %s", self.run_id, key, message, exc_info=traceback)
 
     def _call(self, fn: Callable[..., Any], task: DAGTask) -> Any:
         info = self._info(task)
         timeout = self._timeout_s(task)
+        args = (self.session,) if _takes_an_argument(fn) else ()
         if timeout is None:
             with current_task(info):
-                return fn(self.session)
+                return fn(*args)
         result: dict[str, Any] = {}
 
         def target() -> None:
             with current_task(info):
                 try:
-                    result["value"] = fn(self.session)
+                    result["value"] = fn(*args)
                 except BaseException as exc:
                     result["error"] = exc
 
@@ -304,6 +306,17 @@ class _Runner:
         sql = PREDECESSOR_VALUE.sub(value, task.condition)
         table = self.session.sql(f"SELECT CAST(({sql}) AS BOOLEAN) AS ok").to_arrow()
         return bool(table.column(0)[0].as_py())
+
+
+def _takes_an_argument(fn: Callable[..., Any]) -> bool:
+    """Whether a task's callable takes the session (Snowflake's do); a bare ``fn()`` is fine too."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind is not p.KEYWORD_ONLY for p in params)
 
 
 def execute_run(session: Session, run_id: int) -> str | None:

@@ -43,6 +43,10 @@ __all__ = ["Scheduler", "scheduler_status", "start_detached", "stop_scheduler"]
 
 log = logging.getLogger("squall.scheduler")
 
+# A run whose runner keeps dying (a task that crashes the interpreter) is failed after this
+# many new runners, rather than restarted forever.
+_MAX_RUNNER_RESTARTS = 3
+
 
 def _pid_file(home: Path) -> Path:
     return home / "dags" / "scheduler.pid"
@@ -102,6 +106,7 @@ class Scheduler:
         self.store = DagStore(session.catalog)
         self.stopping = threading.Event()
         self._runners: dict[int, subprocess.Popen[bytes]] = {}
+        self._lost: dict[int, int] = {}  # run id -> runners that died under this scheduler
 
     def serve(self) -> None:
         lock = _Lock(self.session.home)
@@ -188,9 +193,20 @@ class Scheduler:
                 self.store.finish_run(run_id, ds.CANCELLED, now())
                 continue
             if run["runner_pid"] is not None:
+                lost = self._lost[run_id] = self._lost.get(run_id, 0) + 1
+                if lost > _MAX_RUNNER_RESTARTS:
+                    self._give_up(run_id, lost)
+                    continue
                 log.warning("run %s lost its runner (pid %s): starting a new one, which "
                             "goes on from where it stopped", run_id, run["runner_pid"])  # fmt: skip
             self._launch(run_id)
+
+    def _give_up(self, run_id: int, lost: int) -> None:
+        running = [t["task"] for t in self.store.task_runs(run_id) if t["state"] == ds.EXECUTING]
+        where = running[0] if running else ""
+        message = f"its runner stopped {lost} times without finishing (see its run log)"
+        self.store.finish_run(run_id, ds.FAILED, now(), (where, message))
+        log.error("run %s failed: %s", run_id, message)
 
 
 def _allows_overlap(dag: dict[str, Any]) -> bool:
