@@ -200,3 +200,11 @@ def test_the_public_names() -> None:
     )  # fmt: skip
     for name in squall.tasks.__all__:
         assert getattr(squall.tasks, name).__name__ == name
+
+
+def test_dagv1_names_the_same_classes() -> None:
+    import squall.tasks
+    from squall.tasks import dagv1
+
+    for name in dagv1.__all__:
+        assert getattr(dagv1, name) is getattr(squall.tasks, name)
