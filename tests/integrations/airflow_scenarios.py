@@ -114,6 +114,14 @@ def main() -> None:
         run = dag.test(logical_date=START, run_conf={"job_name": job.name})
         RESULTS.setdefault(dag.dag_id, {})["state"] = str(run.state)
     RESULTS["sensed_job"] = job.name
+    try:
+        SquallRunBatchOperator(task_id="misused", model_name="churn", base_stage_location="@r/")
+    except ValueError as exc:
+        RESULTS["misuse"] = str(exc)
+    from airflow.providers_manager import ProvidersManager
+
+    hook = ProvidersManager().hooks.get("squall")
+    RESULTS["connection_type_hook"] = hook.hook_class_name if hook else None
     results_file.write_text(json.dumps(RESULTS, default=str))
 
 

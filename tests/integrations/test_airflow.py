@@ -64,3 +64,13 @@ def test_sensor_waits_for_a_job_started_elsewhere(outcomes: dict[str, Any], dag_
     assert outcomes[dag_id]["state"] == "success"
     job = squall.jobs.get_job(outcomes["sensed_job"], session=squall.Session(outcomes["home"]))
     assert job.status == "DONE"
+
+
+def test_airflow_knows_the_squall_connection_type(outcomes: dict[str, Any]) -> None:
+    assert outcomes["connection_type_hook"] == "squall.integrations.airflow.hooks.SquallHook"
+
+
+def test_an_operator_without_input_is_refused_when_the_dag_loads(
+    outcomes: dict[str, Any],
+) -> None:
+    assert "give exactly one input: sql=, table= or files=" in outcomes["misuse"]

@@ -13,43 +13,43 @@
 The operator submits a job and waits for it, polling or deferred to ``SquallJobTrigger``;
 ``SquallJobSensor`` waits for a job started elsewhere; ``SquallHook`` finds the workspace
 from a ``squall`` connection. Airflow is imported here and nowhere else in squall.
+
+The classes load on first use: Airflow's providers manager reads ``provider.py`` while
+Airflow itself is still starting, before its operator classes can be imported.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from squall.errors import MissingExtraError
 
-try:
-    import airflow.sdk  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised where Airflow is not installed
-    if (exc.name or "").partition(".")[0] != "airflow":
-        raise
-    raise MissingExtraError("apache-airflow", "airflow", "squall.integrations.airflow") from exc
+if TYPE_CHECKING:
+    from squall.integrations.airflow.hooks import SquallHook
+    from squall.integrations.airflow.operators import SquallRunBatchOperator
+    from squall.integrations.airflow.sensors import SquallJobSensor
+    from squall.integrations.airflow.triggers import SquallJobTrigger
 
-from squall.integrations.airflow.hooks import SquallHook
-from squall.integrations.airflow.operators import SquallRunBatchOperator
-from squall.integrations.airflow.sensors import SquallJobSensor
-from squall.integrations.airflow.triggers import SquallJobTrigger
+__all__ = ["SquallHook", "SquallJobSensor", "SquallJobTrigger", "SquallRunBatchOperator"]
 
-__all__ = [
-    "SquallHook",
-    "SquallJobSensor",
-    "SquallJobTrigger",
-    "SquallRunBatchOperator",
-    "get_provider_info",
-]
+_LAZY = {
+    "SquallHook": "hooks",
+    "SquallJobSensor": "sensors",
+    "SquallJobTrigger": "triggers",
+    "SquallRunBatchOperator": "operators",
+}
 
 
-def get_provider_info() -> dict[str, object]:
-    """What Airflow's providers manager reads: the ``squall`` connection type and its hook."""
-    return {
-        "package-name": "squall",
-        "name": "squall",
-        "description": "Batch inference jobs of a squall workspace.",
-        "connection-types": [
-            {
-                "connection-type": SquallHook.conn_type,
-                "hook-class-name": f"{SquallHook.__module__}.{SquallHook.__qualname__}",
-            }
-        ],
-    }
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] != "airflow":
+            raise
+        raise MissingExtraError("apache-airflow", "airflow", f"{__name__}.{name}") from exc
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
