@@ -8,6 +8,7 @@ scenario's outcome goes to the results file.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from squall.integrations.airflow import SquallJobSensor, SquallRunBatchOperator
+from squall.integrations.airflow import SquallJobSensor, SquallJobTrigger, SquallRunBatchOperator
 
 HOME = sys.argv[1] if len(sys.argv) > 2 else "/nonexistent"
 RESULTS: dict[str, Any] = {}
@@ -114,6 +115,30 @@ def main() -> None:
         run = dag.test(logical_date=START, run_conf={"job_name": job.name})
         RESULTS.setdefault(dag.dag_id, {})["state"] = str(run.state)
     RESULTS["sensed_job"] = job.name
+    # Airflow calls on_kill on the operator, or on the trigger of a deferred task, when a
+    # user kills the task: either cancels the job.
+    for how in ("operator", "trigger"):
+        slow = (
+            Registry(session)
+            .get_model("slow")
+            .default.run_batch(
+                session.table("customers"),
+                output_spec=OutputSpec(base_stage_location=f"@results/killed_{how}/"),
+            )
+        )
+        if how == "operator":
+            op = SquallRunBatchOperator(
+                task_id="killed",
+                squall_home=HOME,
+                model_name="slow",
+                table="customers",
+                base_stage_location="@results/killed/",
+            )
+            op.job_name = slow.name  # what execute() records once it has submitted
+            op.on_kill()
+        else:
+            asyncio.run(SquallJobTrigger(slow.name, HOME).on_kill())
+        RESULTS[f"killed_by_{how}"] = slow.wait(timeout=100)
     try:
         SquallRunBatchOperator(task_id="misused", model_name="churn", base_stage_location="@r/")
     except ValueError as exc:

@@ -74,3 +74,8 @@ def test_an_operator_without_input_is_refused_when_the_dag_loads(
     outcomes: dict[str, Any],
 ) -> None:
     assert "give exactly one input: sql=, table= or files=" in outcomes["misuse"]
+
+
+@pytest.mark.parametrize("how", ["operator", "trigger"])
+def test_killing_the_task_cancels_the_job(outcomes: dict[str, Any], how: str) -> None:
+    assert outcomes[f"killed_by_{how}"] == "CANCELLED"
