@@ -87,6 +87,14 @@ class SquallHook(BaseHook):
             raise AirflowException(failure_message(self.get_conn(), job_name))
         return summary
 
+    def event_result(self, event: dict[str, Any] | None) -> dict[str, Any]:
+        """``job_result`` for the job a :class:`SquallJobTrigger` event reports on."""
+        if not event or "job_name" not in event:
+            raise AirflowException(f"the squall trigger sent no job state: {event!r}")
+        if event.get("status") == "NOT_FOUND":
+            raise AirflowException(str(event.get("message")))
+        return self.job_result(event["job_name"])
+
     def cancel_job(self, job_name: str) -> str:
         """Ask the job to stop; its status after the request."""
         return cancel_job(self.get_conn(), job_name)

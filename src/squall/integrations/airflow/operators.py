@@ -7,7 +7,6 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.definitions.param import ParamsDict
-from airflow.sdk.exceptions import AirflowException
 
 from squall import jobs
 from squall.batch import JobSpec
@@ -161,7 +160,7 @@ class SquallRunBatchOperator(BaseOperator):
         while (status := job.status) not in FINAL:
             self.log.info("squall job %s is %s: %s", job.name, status, job.progress)
             try:
-                job.wait(timeout=self.poll_interval)
+                job.wait(timeout=self.poll_interval, poll=self.poll_interval)
             except TimeoutError:
                 continue
 
@@ -169,12 +168,8 @@ class SquallRunBatchOperator(BaseOperator):
         self, context: Context, event: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Resumes the task once :class:`SquallJobTrigger` saw the job end."""
-        if not event or "job_name" not in event:
-            raise AirflowException(f"the squall trigger sent no job state: {event!r}")
-        self.job_name = event["job_name"]
-        if event.get("status") == "NOT_FOUND":
-            raise AirflowException(str(event.get("message")))
-        return self.hook.job_result(event["job_name"])
+        self.job_name = (event or {}).get("job_name")
+        return self.hook.event_result(event)
 
     def on_kill(self) -> None:
         if self.job_name:

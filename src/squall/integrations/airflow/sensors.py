@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException
 
 from squall.integrations.airflow._jobs import FINAL
 from squall.integrations.airflow.hooks import SquallHook
@@ -71,8 +70,4 @@ class SquallJobSensor(BaseSensorOperator):
         self, context: Context, event: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Resumes the sensor once :class:`SquallJobTrigger` saw the job end."""
-        if not event or "job_name" not in event:
-            raise AirflowException(f"the squall trigger sent no job state: {event!r}")
-        if event.get("status") == "NOT_FOUND":
-            raise AirflowException(str(event.get("message")))
-        return self.hook.job_result(event["job_name"])
+        return self.hook.event_result(event)
