@@ -11,13 +11,11 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import squall
-from squall.batch import JobSpec, OutputSpec
-from squall.registry import Registry
 from tests.e2e.models import Doubler
+from tests.safety.conftest import run_once
 
 
 @pytest.fixture
@@ -54,21 +52,13 @@ def test_another_user_cannot_read_the_workspace(open_parent: Path) -> None:
     old = os.umask(0o022)
     try:
         session = squall.connect(open_parent / "ws")
-        mv = Registry(session).log_model(
-            Doubler(), model_name="dbl", sample_input_data=pd.DataFrame({"x": [1.0]})
-        )
-        session.create_stage("out")
-        job = mv.run_batch(
-            pd.DataFrame({"x": [1.0]}),
-            output_spec=OutputSpec(stage_location="@out/r/"),
-            job_spec=JobSpec(block=True),
-        )
+        job = run_once(session, Doubler(), 2.0)
     finally:
         os.umask(old)
     assert job.status == "DONE"
     targets = [
         session.home / "catalog.db",
-        next((session.home / "models" / "DBL").rglob("*.json")),
+        next((session.home / "models" / "M").rglob("*.json")),
         session.home / "stages" / "out" / "r" / "_SUCCESS",
     ]
     for target in targets:

@@ -6,10 +6,9 @@ import pandas as pd
 import pytest
 
 from squall import jobs
-from squall.batch import JobSpec, OutputSpec
 from squall.errors import InvalidArgumentError, redact
 from squall.model import custom_model
-from squall.registry import Registry
+from tests.safety.conftest import run_once
 
 KEY, SECRET = "AKIAEXAMPLEKEY", "wJalrXUtnFEMIsecretvalue"
 
@@ -50,15 +49,7 @@ def test_redact_keeps_what_is_not_a_credential() -> None:
 
 
 def test_job_messages_and_logs_mask_credentials(session) -> None:
-    mv = Registry(session).log_model(
-        Leaky(), model_name="leaky", sample_input_data=pd.DataFrame({"x": [1.0]})
-    )
-    session.create_stage("out")
-    job = mv.run_batch(
-        pd.DataFrame({"x": [9.0]}),
-        output_spec=OutputSpec(stage_location="@out/r/"),
-        job_spec=JobSpec(max_retries=0, block=True),
-    )
+    job = run_once(session, Leaky(), 9.0, max_retries=0)
     assert job.status == "FAILED"
     logs = job.get_logs()
     assert "reading s3://****@bucket/data" in logs
