@@ -108,3 +108,16 @@ def test_overwrite_to_a_linked_output_folder_is_refused(session, outside: Path) 
         )
     assert sorted(p.name for p in outside.iterdir()) == ["precious.txt"]
     assert (outside / "precious.txt").read_text() == "keep me"
+
+
+def test_a_stage_folder_that_is_a_link_works_and_drop_keeps_its_target(
+    session, outside: Path
+) -> None:
+    session.create_stage("big")
+    folder = session.home / "stages" / "big"
+    folder.rmdir()
+    os.symlink(outside, folder)  # the owner keeps this stage's files on another disk
+    assert [f.path for f in session.list_stage("@big")] == ["@big/precious.txt"]
+    session.drop_stage("big")
+    assert not os.path.lexists(folder)
+    assert (outside / "precious.txt").read_text() == "keep me"

@@ -37,8 +37,9 @@ class InternalStage(Stage):
 
     def __init__(self, info: StageInfo, home: Path) -> None:
         super().__init__(info, home)
+        self._folder = os.path.abspath(self.home / "stages" / info.name)
         # Resolved once: every path is checked against the real folder (see containment).
-        self._root = os.path.realpath(self.home / "stages" / info.name)
+        self._root = os.path.realpath(self._folder)
         self._fs = LocalFileSystem(auto_mkdir=True)
 
     @property
@@ -73,7 +74,11 @@ class InternalStage(Stage):
         os.makedirs(self._root, exist_ok=True)
 
     def on_drop(self) -> None:
-        shutil.rmtree(self._root, ignore_errors=True)
+        # The stage's own folder goes; if it is a link, only the link (never its target).
+        if os.path.islink(self._folder):
+            _unlink_quietly(self._folder)
+        else:
+            shutil.rmtree(self._folder, ignore_errors=True)
 
     def arrow_filesystem(self) -> Any:
         from pyarrow.fs import LocalFileSystem as ArrowLocalFileSystem
