@@ -12,7 +12,8 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     │   ├── StageNotFoundError
     │   ├── ModelNotFoundError                a model or a version
     │   ├── TableNotFoundError
-    │   └── JobNotFoundError
+    │   ├── JobNotFoundError
+    │   └── DAGNotFoundError
     ├── AlreadyExistsError(FileExistsError)
     │   └── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
     ├── JobStateError(RuntimeError)           an action the job's status does not allow
@@ -38,6 +39,7 @@ import re
 
 __all__ = [
     "AlreadyExistsError",
+    "DAGNotFoundError",
     "InputChangedError",
     "InputFileError",
     "InvalidArgumentError",
@@ -122,6 +124,10 @@ class TableNotFoundError(NotFoundError):
 
 class JobNotFoundError(NotFoundError):
     """No job has this name."""
+
+
+class DAGNotFoundError(NotFoundError):
+    """No deployed DAG has this name."""
 
 
 class AlreadyExistsError(SquallError, FileExistsError):
