@@ -97,8 +97,10 @@ class InternalStage(Stage):
     def folder_path(self, rel: str) -> str:
         """The OS path of a folder to write into; StagePathError when a file is in the way."""
         local = self.full_path(rel)
-        blocker = file_above(self._root, os.path.relpath(local, self._root))
-        if blocker is not None and blocker != os.path.relpath(local, self._root):
+        inner = os.path.relpath(local, self._root).replace(os.sep, "/")
+        blocker = file_above(self._root, inner)
+        # A file at the location itself is the save mode's business (ERROR lists it).
+        if blocker is not None and blocker != inner:
             raise StagePathError(
                 f"stage path {shorten(self.stage_path(rel))} lies under the file "
                 f"{shorten(self.stage_path(blocker))}: no folder can be made there"
