@@ -3,10 +3,40 @@
 from __future__ import annotations
 
 import os
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings", "default_home", "settings"]
+__all__ = ["Settings", "default_home", "prepare_workspace", "settings"]
+
+#: The folders of a workspace, made with the workspace.
+WORKSPACE_FOLDERS = ("stages", "models", "jobs")
+
+
+def prepare_workspace(home: Path) -> None:
+    """Make the workspace folder owner-only (0700) when squall creates it; warn when it is open.
+
+    A workspace holds the catalog, model pickles, logs and outputs: a new one is made so that
+    no other local user can enter it, whatever the umask. An existing folder keeps the mode
+    its owner gave it (a group may share a workspace on purpose), but opening one that every
+    user of the machine can enter gives a warning.
+    """
+    created = not home.exists()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if created:
+        os.chmod(home, 0o700)
+    for sub in WORKSPACE_FOLDERS:
+        (home / sub).mkdir(mode=0o700, exist_ok=True)
+    mode = stat.S_IMODE(os.stat(home).st_mode)
+    if mode & (stat.S_IROTH | stat.S_IXOTH):
+        warnings.warn(
+            f"the workspace folder is open to every user of this machine (mode {mode:04o}): "
+            "they can read its catalog, models, logs and outputs; make it owner-only with "
+            "chmod 700",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def default_home() -> Path:
@@ -58,6 +88,11 @@ class Settings:
     # Seconds the warm pool (compute/warm.py) lives on without a request or a running
     # worker; 0 turns it off, and every worker is then spawned.
     warm_pool_idle_s: float = 600.0
+    # How often the DAG scheduler (squall scheduler) looks for due schedules and orphaned runs.
+    scheduler_poll_s: float = 1.0
+    # For tests and drills (SQUALL_CLOCK_FILE): a file holding the time, in seconds since the
+    # epoch, that the DAG scheduler and DAG runs take as now; empty: the system clock.
+    clock_file: str = ""
 
 
 def settings() -> Settings:
@@ -70,4 +105,6 @@ def settings() -> Settings:
         file_fetch_threads=_env_positive_int("SQUALL_FILE_FETCH_THREADS", 16),
         fault_kill_worker=os.environ.get("SQUALL_FAULT_KILL_WORKER", ""),
         warm_pool_idle_s=_env_float("SQUALL_WARM_POOL_IDLE", 600.0),
+        scheduler_poll_s=_env_float("SQUALL_SCHEDULER_POLL", 1.0),
+        clock_file=os.environ.get("SQUALL_CLOCK_FILE", ""),
     )
