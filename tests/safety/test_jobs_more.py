@@ -74,19 +74,25 @@ def _log_fails(session: squall.Session):
     )
 
 
+def _run_failing(session: squall.Session, location: str, rows: int, **spec):
+    """A job of one batch of ``rows`` rows, every one of which fails, with on_error=continue."""
+    return _log_fails(session).run_batch(
+        frame(rows),
+        output_spec=OutputSpec(stage_location=location),
+        job_spec=JobSpec(
+            num_workers=1, max_batch_rows=rows, shard_rows=rows, on_error="continue", **spec
+        ),
+    )
+
+
 def _calls(job: squall.jobs.Job) -> int:
     return job.get_logs().count("model call of")
 
 
 def test_a_model_failing_every_row_is_not_bisected_without_bound(session):
     session.create_stage("out")
-    mv = _log_fails(session)
     rows = 3000
-    job = mv.run_batch(
-        frame(rows),
-        output_spec=OutputSpec(stage_location="@out/all/"),
-        job_spec=JobSpec(num_workers=1, max_batch_rows=rows, shard_rows=rows, on_error="continue"),
-    )
+    job = _run_failing(session, "@out/all/", rows)
     assert job.wait(300) == "DONE", job.message
     # the budget, plus one call per level of halving still pending; uncapped: 2 * rows - 1
     assert _calls(job) <= rows // 2 + 1024 + 12
@@ -97,19 +103,7 @@ def test_a_model_failing_every_row_is_not_bisected_without_bound(session):
 
 def test_bisection_stops_once_max_error_rate_is_certain_to_be_exceeded(session):
     session.create_stage("out")
-    mv = _log_fails(session)
-    rows = 3000
-    job = mv.run_batch(
-        frame(rows),
-        output_spec=OutputSpec(stage_location="@out/rate/"),
-        job_spec=JobSpec(
-            num_workers=1,
-            max_batch_rows=rows,
-            shard_rows=rows,
-            on_error="continue",
-            max_error_rate=0.05,
-        ),
-    )
+    job = _run_failing(session, "@out/rate/", 3000, max_error_rate=0.05)
     assert job.wait(300) == "FAILED"
     assert "more than max_error_rate=0.05" in job.message, job.message
     assert _calls(job) < 400  # 151 bad rows settle it

@@ -66,7 +66,9 @@ def test_output_holding_files_of_a_file_column_is_refused(session, tmp_path):
     session.create_stage("docs")
     (tmp_path / "a.txt").write_bytes(b"aaa")
     (tmp_path / "b.txt").write_bytes(b"bb")
-    session.put(str(tmp_path / "*.txt"), "@docs/in/")
+    session.put(str(tmp_path / "a.txt"), "@docs/keep/")
+    session.put(str(tmp_path / "b.txt"), "@docs/in/")
+    before = files_under(session, "@docs/")
     mv = Registry(session).log_model(
         FileSizes(custom_model.ModelContext()),
         model_name="sizes",
@@ -74,11 +76,21 @@ def test_output_holding_files_of_a_file_column_is_refused(session, tmp_path):
     )
     how = {"doc": {"input_format": InputFormat.FULL_STAGE_PATH, "convert_to": "raw_bytes"}}
     for doc in ("@docs/in/b.txt", "@DOCS/./in/b.txt"):  # clean, and parsed one by one
-        X = pd.DataFrame({"doc": ["@docs/in/a.txt", doc]})
-        with pytest.raises(InvalidSpecError, match=r"input row 1: .* the file lies in the output"):
+        X = pd.DataFrame({"doc": ["@docs/keep/a.txt", doc]})
+        with pytest.raises(
+            InvalidSpecError, match=r"input row 1: '.*' \(the file lies in the output\)"
+        ):
             mv.run_batch(
                 X,
                 input_spec=InputSpec(column_handling=how),
-                output_spec=OutputSpec(stage_location="@docs/", mode=SaveMode.OVERWRITE),
+                output_spec=OutputSpec(stage_location="@docs/in/", mode=SaveMode.OVERWRITE),
             )
-    assert files_under(session, "@docs/") == ["@docs/in/a.txt", "@docs/in/b.txt"]
+    assert files_under(session, "@docs/") == before
+    # a file beside the output, not in it, is fine
+    X = pd.DataFrame({"doc": ["@docs/keep/a.txt"]})
+    job = mv.run_batch(
+        X,
+        input_spec=InputSpec(column_handling=how),
+        output_spec=OutputSpec(stage_location="@docs/inner/"),
+    )
+    assert job.wait(120) == "DONE", job.message

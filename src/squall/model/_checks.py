@@ -109,14 +109,19 @@ def arrow_problem(spec: FeatureSpec | FeatureGroupSpec, arrow_type: Any) -> str 
         return None
     if pa.types.is_null(arrow_type) or pa.types.is_nested(arrow_type):
         return None
+    return _scalar_problem(spec, f"type {arrow_type}", lambda: DataType.from_arrow(arrow_type))
+
+
+def _scalar_problem(spec: FeatureSpec, has: str, convert: Any) -> str | None:
+    """Why a column described as ``has`` cannot hold a scalar spec; ``convert()`` its type."""
     expected = _describe(spec)
     try:
-        got = DataType.from_arrow(arrow_type)
+        got = convert()
     except SignatureError:
-        return f"has type {arrow_type}, which does not fit the signature's {expected}"
+        return f"has {has}, which does not fit the signature's {expected}"
     if _fits(got, spec.dtype):
         return None
-    return f"has type {arrow_type} ({got.name}), which does not fit the signature's {expected}"
+    return f"has {has} ({got.name}), which does not fit the signature's {expected}"
 
 
 def _fits(got: DataType, want: DataType) -> bool:
@@ -251,13 +256,7 @@ def _dtype_problem(spec: FeatureSpec | FeatureGroupSpec, dtype: Any) -> str | No
         if isinstance(dtype, pd.ArrowDtype):
             return None
         return f"has dtype {dtype}, but the signature says {expected}"
-    try:
-        got = DataType.from_numpy(dtype)
-    except SignatureError:
-        return f"has dtype {dtype}, which does not fit the signature's {expected}"
-    if _fits(got, spec.dtype):
-        return None
-    return f"has dtype {dtype} ({got.name}), which does not fit the signature's {expected}"
+    return _scalar_problem(spec, f"dtype {dtype}", lambda: DataType.from_numpy(dtype))
 
 
 _OBJECT_KINDS: dict[DataType, set[str]] = {
