@@ -9,6 +9,7 @@ import psutil
 
 from squall.catalog import Catalog
 from squall.config import settings
+from squall.errors import redact
 from squall.sqltext import placeholders
 
 __all__ = [
@@ -50,7 +51,7 @@ def finish(
         catalog.execute(
             f"UPDATE jobs SET status = ?, message = ?, completed_time = ? "
             f"WHERE id = ? AND status IN ({marks})",
-            (status, message, time.time(), job_id, *only_from),
+            (status, None if message is None else redact(message), time.time(), job_id, *only_from),
         )
         == 1
     )
