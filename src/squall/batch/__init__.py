@@ -1,6 +1,7 @@
 """Batch inference: the specs of ``run_batch`` and the machinery that runs them."""
 
 from squall.batch.specs import (
+    ColumnHandlingOptions,
     FileEncoding,
     InferenceEngine,
     InputFormat,
@@ -11,6 +12,7 @@ from squall.batch.specs import (
 )
 
 __all__ = [
+    "ColumnHandlingOptions",
     "FileEncoding",
     "InferenceEngine",
     "InputFormat",
