@@ -67,23 +67,26 @@ def test_block_true_returns_the_failed_job_as_upstream(session, results):
 
 def test_run_batch_leaves_no_child_process_and_no_resource_warning(session, results):
     mv = Registry(session).log_model(
-        TwoFunctions(custom_model.ModelContext()), model_name="two", sample_input_data=frame(3)
+        Sleepy(custom_model.ModelContext()), model_name="sleepy", sample_input_data=frame(2)
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         job = mv.run_batch(
-            frame(5),
+            frame(2),
+            input_spec=InputSpec(params={"seconds": 2.0}),  # keeps the supervisor up a while
             output_spec=OutputSpec(stage_location=f"{results}/r/"),
-            job_spec=JobSpec(function_name="predict", num_workers=1),
+            job_spec=JobSpec(num_workers=1),
         )
         gc.collect()
         supervisor = job.pids()[0]
+        # it leads its own process group: resume ends a dead supervisor's leftovers by it
+        assert os.getpgid(supervisor) == supervisor
+        # and it was never this process's child: nothing is left here to reap
+        children = {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
+        assert supervisor not in children
         assert job.wait(timeout=120) == "DONE"
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
-    # the supervisor was never this process's child: nothing is left here to reap
-    children = {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
-    assert supervisor not in children
 
 
 @pytest.fixture

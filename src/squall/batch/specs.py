@@ -143,7 +143,7 @@ class OutputSpec:
         self.mode = SaveMode.parse(self.mode, "save mode")
         if (self.stage_location is None) == (self.base_stage_location is None):
             what = (
-                "stage_location and base_stage_location are mutually exclusive: give only one"
+                "stage_location and base_stage_location are mutually exclusive: give exactly one"
                 if self.stage_location is not None
                 else "OutputSpec needs exactly one of stage_location and base_stage_location"
             )

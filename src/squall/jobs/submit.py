@@ -42,12 +42,13 @@ def _shard_rows(job_spec: JobSpec, batch_rows: int, has_files: bool) -> int:
 
 # A short-lived launcher starts the supervisor and exits at once: the supervisor is then
 # nobody's child in the caller (no zombie to reap, no Popen left running to warn about).
-# Run with -S: it needs only the standard library.
+# The supervisor leads a new session, so its process group id is its pid (resume.py ends a
+# dead supervisor's leftovers by that group). Run with -S: it needs only the standard library.
 _LAUNCHER = """\
 import os, subprocess, sys
 with open(sys.argv[1], "ab") as log:
     proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT, close_fds=True)
+                            stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)
 sys.stdout.write(str(proc.pid))
 sys.stdout.flush()
 os._exit(0)
@@ -64,7 +65,6 @@ def launch_supervisor(home: Path, job_id: str, log_dir: Path) -> int:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
         close_fds=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     ) as launcher:
