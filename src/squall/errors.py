@@ -129,7 +129,7 @@ class JobNotResumableError(JobStateError):
 
 
 class JobFailedError(SquallError, RuntimeError):
-    """A job that had to end DONE ended otherwise (e.g. a DAG task waiting on its job).
+    """A job that had to end DONE ended otherwise.
 
     ``run_batch`` with ``JobSpec(block=True)`` does not raise it: as in snowflake-ml-python,
     it returns the job once it ended, whatever its status; check ``job.status``.
