@@ -67,6 +67,9 @@ class JobPlan:
     # partitioned runs with file columns: the staged column of input row numbers (X's rows
     # are reordered by partition), for error messages
     row_column: str | None = None
+    # JobSpec's snowflake-ml-python service fields (warehouse, image_repo, force_rebuild)
+    # as given: kept for the record, no effect here.
+    platform_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)
