@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     stager_pid INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_time);
+CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs(status, created_time);
 CREATE TABLE IF NOT EXISTS shards (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     shard INTEGER NOT NULL,
@@ -83,6 +84,17 @@ CREATE TABLE IF NOT EXISTS shards (
     error TEXT,
     completed REAL,
     PRIMARY KEY (job_id, shard)
+);
+CREATE TABLE IF NOT EXISTS shard_attempts (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    shard INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    worker TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    status TEXT NOT NULL DEFAULT 'RUNNING',
+    rows INTEGER,
+    PRIMARY KEY (job_id, shard, attempt)
 );
 CREATE TABLE IF NOT EXISTS workers (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
