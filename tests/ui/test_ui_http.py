@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
+import sys
 import urllib.parse
 from typing import Any
 
@@ -190,3 +192,15 @@ def test_models_show_signatures_params_and_their_jobs(server: Server) -> None:
 def test_dag_pages_say_when_dags_are_not_available(server: Server) -> None:
     d = get_json(server, "/api/dags")
     assert set(d) >= {"available", "dags"}
+
+
+def test_a_host_other_than_loopback_needs_an_explicit_flag(workspace: Workspace) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "squall", "--home", str(workspace.home), "ui", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1
+    assert "'0.0.0.0' is not loopback" in res.stderr and "--allow-remote" in res.stderr
+    assert "token=" not in res.stdout + res.stderr
