@@ -99,26 +99,16 @@ def get(host: str, path: str, token: str) -> tuple[float, int]:
 
 
 def browser_times(url: str, token: str, runs: int) -> list[float] | None:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
+    sys.path.insert(0, os.path.dirname(HERE))
+    from tests.ui.browser import available, launch
+
+    if not available():
         return None
-    if not os.path.exists(chromium):
-        return None
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
+    from playwright.sync_api import sync_playwright
+
     out = []
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium, args=args)
+        b = launch(pw)
         page = b.new_page()
         page.goto(f"{url}/?token={token}")
         page.wait_for_selector("#jobs tr[data-job]")

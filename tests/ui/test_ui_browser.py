@@ -6,31 +6,20 @@ Screenshots of the main pages are written to $SQUALL_UI_SCREENSHOTS (else a temp
 from __future__ import annotations
 
 import os
-import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.jobtools import poll
+from tests.ui.browser import available as browser_available
+from tests.ui.browser import launch
 from tests.ui.conftest import Server, Workspace
 
 sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = os.environ.get("SQUALL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
+if not browser_available():
     pytest.skip("no chromium on this machine (apt-get install chromium)", allow_module_level=True)
-
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +33,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = launch(pw)
         try:
             yield b
         finally:
@@ -61,17 +50,6 @@ def page(browser: Any, server: Server) -> Iterator[Any]:
         yield p
     finally:
         context.close()
-
-
-def wait_for(condition: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        time.sleep(0.1)
 
 
 def test_the_jobs_page_lists_jobs_with_their_status(page: Any, shots: Path) -> None:
@@ -99,11 +77,11 @@ def test_the_running_jobs_progress_bar_moves_and_its_log_follows(
     page.goto(f"{server.url}/jobs/RUNNING_JOB")
     page.wait_for_selector("#job-status .status")
     bar = page.locator("#job-progress")
-    first = wait_for(lambda: float(bar.evaluate("b => b.value")), what="some progress")
-    wait_for(lambda: float(bar.evaluate("b => b.value")) > first, 60, "the progress bar moving")
+    first = poll(lambda: float(bar.evaluate("b => b.value")), what="some progress")
+    poll(lambda: float(bar.evaluate("b => b.value")) > first, 60, "the progress bar moving")
     log = page.locator("#log")
-    lines = wait_for(lambda: log.inner_text().count("starting at x="), what="log lines")
-    wait_for(lambda: log.inner_text().count("starting at x=") > lines, 60, "the log growing")
+    lines = poll(lambda: log.inner_text().count("starting at x="), what="log lines")
+    poll(lambda: log.inner_text().count("starting at x=") > lines, 60, "the log growing")
     page.wait_for_selector("#timeline rect[data-status='RUNNING']")
     page.wait_for_selector("#rate-chart polyline")
     page.screenshot(path=str(shots / "ui-job-running.png"), full_page=True)
@@ -149,7 +127,7 @@ def test_models_and_stage_pages(page: Any, server: Server, shots: Path) -> None:
     page.goto(f"{server.url}/stages?path=@images/cats/")
     page.locator("a", has_text="red.png").click()
     img = page.wait_for_selector("#preview img")
-    wait_for(lambda: img.evaluate("i => i.complete && i.naturalWidth") == 24, what="the image")
+    poll(lambda: img.evaluate("i => i.complete && i.naturalWidth") == 24, what="the image")
 
 
 def test_cancel_changes_the_status_on_the_page(
