@@ -11,10 +11,13 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_SCHEMA = """
+from squall.errors import NotSupportedError
+
+_BASELINE = """
 CREATE TABLE IF NOT EXISTS stages (
     name TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -106,6 +109,27 @@ CREATE TABLE IF NOT EXISTS workers (
 """
 
 
+@dataclass(frozen=True)
+class Migration:
+    """One step of the catalog's schema: ``version`` is the schema version it leads to."""
+
+    version: int
+    description: str
+    sql: str
+
+
+# The catalog's schema history, in order. A workspace records the last step it took in
+# SQLite's ``user_version``; opening it applies the steps after that one, in one
+# transaction. Never edit a step that shipped: append a new one (its statements run one by
+# one, so keep each statement free of ';' inside literals).
+MIGRATIONS: tuple[Migration, ...] = (
+    # Version 1 is the schema of every workspace made before versions were recorded (they
+    # read 0): its statements only create what is missing, so it applies to both.
+    Migration(1, "stages, models, versions, jobs, shards, workers", _BASELINE),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
 class Catalog:
     """Access to ``<home>/catalog.db``; safe to use from any process or thread."""
 
@@ -115,9 +139,14 @@ class Catalog:
         con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         try:
             con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(_SCHEMA)
+            migrate(con)
         finally:
             con.close()
+
+    def schema_version(self) -> int:
+        """The schema version this workspace's catalog is at."""
+        with self.connect(write=False) as con:
+            return _user_version(con)
 
     @contextlib.contextmanager
     def connect(self, write: bool = True) -> Iterator[sqlite3.Connection]:
@@ -152,6 +181,44 @@ class Catalog:
         """Run one statement; return the number of rows it changed."""
         with self.connect() as con:
             return con.execute(sql, args).rowcount
+
+
+def _user_version(con: sqlite3.Connection) -> int:
+    return int(con.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(con: sqlite3.Connection) -> int:
+    """Bring the catalog behind ``con`` to ``SCHEMA_VERSION``; return the version it was at.
+
+    Every process opening a workspace calls this; the first one to take the write lock
+    migrates, the others find the work done. A catalog from a newer squall is refused, not
+    rewritten.
+    """
+    found = _user_version(con)
+    if found == SCHEMA_VERSION:
+        return found
+    _begin(con)
+    try:
+        found = _user_version(con)
+        if found > SCHEMA_VERSION:
+            raise NotSupportedError(
+                f"this workspace's catalog is at schema version {found}, newer than the "
+                f"{SCHEMA_VERSION} this squall knows; upgrade squall to open it"
+            )
+        for step in MIGRATIONS:
+            if step.version > found:
+                for statement in _statements(step.sql):
+                    con.execute(statement)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return found
+
+
+def _statements(sql: str) -> list[str]:
+    return [s.strip() for s in sql.split(";") if s.strip()]
 
 
 def _begin(con: sqlite3.Connection) -> None:
