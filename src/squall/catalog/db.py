@@ -72,7 +72,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     stager_pid INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_time);
-CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs(status, created_time);
 CREATE TABLE IF NOT EXISTS shards (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     shard INTEGER NOT NULL,
@@ -88,6 +87,17 @@ CREATE TABLE IF NOT EXISTS shards (
     completed REAL,
     PRIMARY KEY (job_id, shard)
 );
+CREATE TABLE IF NOT EXISTS workers (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    worker TEXT NOT NULL,
+    pid INTEGER,
+    started REAL NOT NULL,
+    PRIMARY KEY (job_id, worker, started)
+);
+"""
+
+
+_ATTEMPTS = """
 CREATE TABLE IF NOT EXISTS shard_attempts (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     shard INTEGER NOT NULL,
@@ -99,13 +109,7 @@ CREATE TABLE IF NOT EXISTS shard_attempts (
     rows INTEGER,
     PRIMARY KEY (job_id, shard, attempt)
 );
-CREATE TABLE IF NOT EXISTS workers (
-    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    worker TEXT NOT NULL,
-    pid INTEGER,
-    started REAL NOT NULL,
-    PRIMARY KEY (job_id, worker, started)
-);
+CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs(status, created_time);
 """
 
 
@@ -126,6 +130,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Version 1 is the schema of every workspace made before versions were recorded (they
     # read 0): its statements only create what is missing, so it applies to both.
     Migration(1, "stages, models, versions, jobs, shards, workers", _BASELINE),
+    Migration(2, "shard attempts (the job timeline); jobs indexed by status", _ATTEMPTS),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
