@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from squall.errors import InvalidArgumentError, SquallError
+from squall.errors import InvalidArgumentError, NotFoundError, SquallError
 from squall.ui import data
 from squall.ui.security import Guard, csrf_token
 
@@ -36,9 +36,6 @@ _HEADERS = {
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
 }
-# The extension point for the DAG pages: squall/ui/dags.py's ``dags_json(session)``, used once
-# squall.tasks is installed too; app.js hands its answer to ``window.squallDags``.
-DagReader = Callable[["Session"], dict[str, Any]]
 
 
 def _json(request: Request, payload: Any, status: int = 200) -> Response:
@@ -75,16 +72,20 @@ def _page(csrf: str) -> Callable[[Request], Response]:
     return page
 
 
-def dag_reader() -> DagReader | None:
-    """The DAG pages' data source: None until ``squall.tasks`` offers what they draw."""
+def dag_pages() -> Any:
+    """squall/ui/dags.py, or None while squall.tasks (task DAGs) is not installed."""
     import importlib.util
 
-    for module in ("squall.tasks", "squall.ui.dags"):
-        if importlib.util.find_spec(module) is None:
-            return None
-    dags = importlib.import_module("squall.ui.dags")
-    reader: DagReader = dags.dags_json
-    return reader
+    if importlib.util.find_spec("squall.tasks") is None:
+        return None
+    return importlib.import_module("squall.ui.dags")
+
+
+def _dags() -> Any:
+    module = dag_pages()
+    if module is None:
+        raise NotFoundError("task DAGs are not available in this installation of squall")
+    return module
 
 
 def create_app(session: Session, token: str, port: int, *, loopback_only: bool = True) -> Any:
@@ -138,7 +139,7 @@ def create_app(session: Session, token: str, port: int, *, loopback_only: bool =
         target = get_job(request.path_params["name"], session)
         verb = request.path_params["action"]
         if verb not in ("cancel", "resume"):
-            raise LookupError(f"no action {verb!r} on a job: cancel or resume")
+            raise NotFoundError(f"no action {verb!r} on a job: cancel or resume")
         status = target.cancel() if verb == "cancel" else target.resume()
         return {"name": target.name, "status": status}
 
@@ -152,10 +153,16 @@ def create_app(session: Session, token: str, port: int, *, loopback_only: bool =
         return Response(body, media_type=media, headers={**_HEADERS, "cache-control": "no-store"})
 
     def dags(request: Request) -> Any:
-        reader = dag_reader()
-        if reader is None:
+        if dag_pages() is None:
             return {"available": False, "dags": []}
-        return {"available": True, **reader(session)}
+        return {"available": True, **_dags().dags_json(session)}
+
+    def dag_action(request: Request) -> Any:
+        p = request.path_params
+        return _dags().dag_action(session, p["name"], p["action"])
+
+    def dag_run(request: Request) -> Any:
+        return _dags().dag_run(session, request.path_params["run_id"])
 
     page = _page(csrf_token(token))
     routes = [
@@ -175,6 +182,8 @@ def create_app(session: Session, token: str, port: int, *, loopback_only: bool =
         Route("/api/preview", api(lambda r: data.preview_file(session, _path(r)))),
         Route("/api/image", image),
         Route("/api/dags", api(dags)),
+        Route("/api/dags/{name}/{action:str}", api(dag_action), methods=["POST"]),
+        Route("/api/dag-runs/{run_id:int}", api(dag_run)),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
     app: Starlette = Starlette(routes=routes)

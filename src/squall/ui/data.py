@@ -21,6 +21,7 @@ __all__ = [
     "job_logs",
     "jobs_page",
     "models",
+    "plain",
     "preview_file",
     "read_image",
     "stages",
@@ -39,7 +40,7 @@ MAX_LISTED = 1000
 PREVIEW_ROWS = 20
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A value JSON can carry: timestamps as epoch seconds, NaN as None, bytes shortened."""
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -53,13 +54,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return f"<{len(value):,} bytes>"
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if hasattr(value, "item"):  # numpy scalars
-        return _plain(value.item())
+        return plain(value.item())
     if hasattr(value, "tolist"):  # numpy arrays
-        return _plain(value.tolist())
+        return plain(value.tolist())
     return str(value)
 
 
@@ -103,7 +104,7 @@ def jobs_page(
         session=session,
     )
     now = time.time()
-    rows = [_plain(r) for r in df.to_dict(orient="records")]
+    rows = [plain(r) for r in df.to_dict(orient="records")]
     for r in rows:
         r["rows_per_second"], r["eta_seconds"] = _rate(r, now)
     return {
@@ -139,11 +140,11 @@ def job_detail(session: Session, name: str) -> dict[str, Any]:
     progress = job.progress
     attempts = job.shard_attempts()
     out: dict[str, Any] = {
-        "job": _plain({k: info[k] for k in info if k not in ("heartbeat", "cancel_requested")}),
-        "spec": _plain(job.spec()),
-        "progress": _plain(asdict(progress)) | {"fraction": progress.fraction},
-        "shards": _plain(job.shards()),
-        "attempts": _plain(attempts),
+        "job": plain({k: info[k] for k in info if k not in ("heartbeat", "cancel_requested")}),
+        "spec": plain(job.spec()),
+        "progress": plain(asdict(progress)) | {"fraction": progress.fraction},
+        "shards": plain(job.shards()),
+        "attempts": plain(attempts),
         "throughput": _throughput(attempts, info.get("started_time")),
         "outputs": [],
     }
@@ -232,7 +233,7 @@ def models(session: Session) -> dict[str, Any]:
                     "model_type": mv.model_type,
                     "comment": mv.comment,
                     "is_default": defaults.get(mv.version_name, False),
-                    "functions": _plain(functions),
+                    "functions": plain(functions),
                     "jobs": [
                         {k: j[k] for k in ("name", "status", "created_time", "rows_total")}
                         for j in jobs
@@ -268,7 +269,7 @@ def browse_stage(session: Session, path: str) -> dict[str, Any]:
             folders[head] = folders.get(head, 0) + 1
         elif len(files) < MAX_LISTED:
             files.append(
-                {"name": rest, "path": f.path, "size": f.size, "modified": _plain(f.last_modified)}
+                {"name": rest, "path": f.path, "size": f.size, "modified": plain(f.last_modified)}
             )
     return {
         "path": base,
@@ -289,7 +290,7 @@ def _table_json(table: Any) -> dict[str, Any]:
     if table is None:
         return {"columns": [], "rows": []}
     columns = table.column_names
-    rows = [[_plain(r[c]) for c in columns] for r in table.to_pylist()]
+    rows = [[plain(r[c]) for c in columns] for r in table.to_pylist()]
     return {"columns": columns, "rows": rows}
 
 

@@ -376,16 +376,94 @@ async function stagesPage() {
 }
 
 // -- DAGs ---------------------------------------------------------------------------------
-async function dagsPage() {
-  main.replaceChildren(el("h1", {}, "DAGs"));
+const RUN_CLASS = { SUCCEEDED: "DONE", EXECUTING: "RUNNING", SCHEDULED: "PENDING", FAILED: "FAILED", CANCELLED: "CANCELLED" };
+const runBadge = (s) => el("span", { class: `status ${RUN_CLASS[s] || ""}`, "data-state": s, text: s });
+
+function dagGraph(graph) {
+  // Each task in the column of its longest path from a root, edges from predecessors.
+  const byName = Object.fromEntries(graph.map((t) => [t.name, t]));
+  const depth = {};
+  const level = (t) => depth[t.name] ?? (depth[t.name] = Math.max(-1, ...t.predecessors.map((p) => level(byName[p]))) + 1);
+  graph.forEach(level);
+  const columns = [];
+  for (const t of graph) (columns[depth[t.name]] ||= []).push(t.name);
+  const W = 160, H = 42, gx = 48, gy = 14;
+  const pos = {};
+  columns.forEach((names, c) => names.forEach((n, r) => { pos[n] = { x: 4 + c * (W + gx), y: 4 + r * (H + gy) }; }));
+  const width = 8 + columns.length * (W + gx) - gx, height = 8 + Math.max(1, ...columns.map((c) => c.length)) * (H + gy) - gy;
+  const svg = el("svg:svg", { viewBox: `0 0 ${width} ${height}`, class: "dag-graph", width: String(width), height: String(height) });
+  for (const t of graph) for (const p of t.predecessors) {
+    const a = pos[p], b = pos[t.name];
+    svg.append(el("svg:line", { x1: a.x + W, y1: a.y + H / 2, x2: b.x, y2: b.y + H / 2, stroke: "#94a3b8", "stroke-width": "1.5", "data-edge": `${p}>${t.name}` }));
+  }
+  for (const t of graph) {
+    const p = pos[t.name];
+    svg.append(el("svg:g", { "data-task": t.name },
+      el("svg:rect", { x: p.x, y: p.y, width: W, height: H, rx: 6, fill: "#fff", stroke: t.is_finalizer ? "#d97706" : "#2563eb" }),
+      el("svg:text", { x: p.x + 8, y: p.y + 17, class: "task-name", text: t.name }),
+      el("svg:text", { x: p.x + 8, y: p.y + 33, text: t.kind + (t.is_finalizer ? " (finalizer)" : "") })));
+  }
+  return svg;
+}
+
+function dagGrid(dag, detail) {
+  // Airflow's grid: a row per task, a column per run (oldest left), cells coloured by state.
+  const runs = [...dag.runs].reverse();
+  const head = el("tr", {}, el("th", { text: "task" }), runs.map((r) => el("th", { title: fmt.time(r.scheduled_time) },
+    el("a", { href: "#", "data-run": r.run_id, text: `#${r.run_id}`, onclick: (e) => { e.preventDefault(); showRun(detail, r.run_id); } }))));
+  const rows = dag.graph.map((t) => el("tr", {}, el("td", { text: t.name }), runs.map((r) => {
+    const state = r.tasks[t.name.toLowerCase()] ?? r.tasks[t.name] ?? "";
+    return el("td", { class: "cell", title: `${t.name}, run #${r.run_id}: ${state || "not run"}` },
+      el("i", { class: `sw-${RUN_CLASS[state] || "STOPPED"} grid-cell`, "data-state": state }));
+  })));
+  const runRow = el("tr", {}, el("td", { class: "muted", text: "run" }), runs.map((r) => el("td", {}, runBadge(r.state))));
+  return el("table", { class: "grid" }, el("thead", {}, head), el("tbody", {}, rows, runRow));
+}
+
+async function showRun(target, runId) {
+  target.dataset.run = runId;
   try {
-    const { data } = await getJSON("/api/dags");
+    const { data } = await getJSON(`/api/dag-runs/${runId}`);
+    target.replaceChildren(el("h3", {}, `Run #${runId} of ${data.dag} `, runBadge(data.run.state)),
+      data.run.first_error_message ? el("div", { class: "message", text: `${data.run.first_error_task_name}: ${data.run.first_error_message}` }) : "",
+      table(["task", "state", "attempt", "return value", "job", "started", "completed"], data.tasks.map((t) => el("tr", { "data-task": t.task },
+        el("td", { text: t.task }), el("td", {}, runBadge(t.state)), el("td", { text: t.attempt ?? "" }),
+        el("td", { class: "mono", text: t.return_value ?? "" }),
+        el("td", {}, t.job_name ? el("a", { href: `/jobs/${encodeURIComponent(t.job_name)}`, text: t.job_name }) : ""),
+        el("td", { text: fmt.time(t.started) }), el("td", { text: fmt.time(t.completed) })))));
+  } catch (e) { failure(target, e); }
+}
+
+async function dagsPage() {
+  const box = el("div", {});
+  const details = {}; // DAG name -> its run panel, kept across redraws
+  main.replaceChildren(el("h1", {}, "DAGs"), box);
+  every(2000, async () => {
+    const { data, changed } = await getJSON("/api/dags");
     if (!data.available) {
-      main.append(el("p", { class: "muted", text: "Task DAGs are not available in this installation of squall." }));
-      return;
+      box.replaceChildren(el("p", { class: "muted", text: "Task DAGs are not available in this installation of squall." }));
+      return false;
     }
-    if (window.squallDags) window.squallDags(main, data, { el, table, badge, getJSON, post, fmt });
-  } catch (e) { failure(main, e); }
+    if (!changed) return;
+    if (!data.dags.length) box.replaceChildren(el("p", { class: "muted", text: "No DAGs deployed." }));
+    else box.replaceChildren(...data.dags.map((d) => {
+      const detail = (details[d.name] ||= el("div", { class: "run-detail" }));
+      if (detail.dataset.run) showRun(detail, detail.dataset.run);
+      const act = async (verb) => {
+        try { const r = await post(`/api/dags/${encodeURIComponent(d.name)}/${verb}`); if (r.run) showRun(detail, r.run.run_id); }
+        catch (e) { failure(detail, e); }
+      };
+      return el("section", { class: "dag", "data-dag": d.name },
+        el("h2", {}, d.name, " ", el("span", { class: `status ${d.state === "STARTED" ? "RUNNING" : "CANCELLED"}`, "data-dag-state": d.state, text: d.state }),
+          " ", el("button", { "data-action": "run", onclick: () => act("run"), text: "Run now" }),
+          " ", d.state === "STARTED" ? el("button", { "data-action": "suspend", onclick: () => act("suspend"), text: "Suspend" })
+            : el("button", { "data-action": "resume", onclick: () => act("resume"), text: "Resume" })),
+        el("p", { class: "muted", text: `schedule: ${d.schedule || "none"} · next run: ${d.next_scheduled_time ? fmt.time(d.next_scheduled_time) : "–"}` }),
+        el("div", { class: "panel" }, dagGraph(d.graph)),
+        el("h3", { text: "Runs" }), d.runs.length ? dagGrid(d, detail) : el("p", { class: "muted", text: "No runs yet." }),
+        detail);
+    }));
+  }, (e) => failure(box, e));
 }
 
 // -- routing ------------------------------------------------------------------------------
