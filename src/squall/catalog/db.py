@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from squall.catalog.dags_schema import DAGS_SCHEMA
 from squall.errors import NotSupportedError
 
 _BASELINE = """
@@ -130,7 +131,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Version 1 is the schema of every workspace made before versions were recorded (they
     # read 0): its statements only create what is missing, so it applies to both.
     Migration(1, "stages, models, versions, jobs, shards, workers", _BASELINE),
-    Migration(2, "shard attempts (the job timeline); jobs indexed by status", _ATTEMPTS),
+    Migration(2, "task DAGs: dags, dag_runs, dag_task_runs", DAGS_SCHEMA),
+    Migration(3, "shard attempts (the job timeline); jobs indexed by status", _ATTEMPTS),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

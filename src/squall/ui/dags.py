@@ -41,10 +41,10 @@ def dags_json(session: Session) -> dict[str, Any]:
         info = op.describe(name)
         runs = [r for r in op.get_current_dag_runs(name) if r.run_id is not None]
         runs += op.get_complete_dag_runs(name, error_only=False)
-        runs = sorted(runs, key=lambda r: r.run_id, reverse=True)[:RUNS_SHOWN]
+        runs = sorted(runs, key=lambda r: r.run_id or 0, reverse=True)[:RUNS_SHOWN]
         grid = []
         for r in runs:
-            tasks = {t["task"]: t["state"] for t in op.get_task_runs(r.run_id)}
+            tasks = {t["task"]: t["state"] for t in op.get_task_runs(r)}
             grid.append({**_run(r), "tasks": tasks})
         out.append(
             plain(
