@@ -190,16 +190,6 @@ def test_models_show_signatures_params_and_their_jobs(server: Server) -> None:
     assert [j["name"] for j in failing["jobs"]] == ["SOME_ERRORS", "BROKEN"]
 
 
-def test_dag_pages_say_whether_dags_are_available(server: Server) -> None:
-    import importlib.util
-
-    d = get_json(server, "/api/dags")
-    assert d["available"] is (importlib.util.find_spec("squall.tasks") is not None)
-    if not d["available"]:
-        assert d["dags"] == []
-        assert request(server, "/api/dag-runs/1")[0] == 404
-
-
 def test_a_host_other_than_loopback_needs_an_explicit_flag(workspace: Workspace) -> None:
     res = subprocess.run(
         [sys.executable, "-m", "squall", "--home", str(workspace.home), "ui", "--host", "0.0.0.0"],

@@ -72,22 +72,6 @@ def _page(csrf: str) -> Callable[[Request], Response]:
     return page
 
 
-def dag_pages() -> Any:
-    """squall/ui/dags.py, or None while squall.tasks (task DAGs) is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("squall.tasks") is None:
-        return None
-    return importlib.import_module("squall.ui.dags")
-
-
-def _dags() -> Any:
-    module = dag_pages()
-    if module is None:
-        raise NotFoundError("task DAGs are not available in this installation of squall")
-    return module
-
-
 def create_app(session: Session, token: str, port: int, *, loopback_only: bool = True) -> Any:
     """The dashboard over ``session``'s workspace, behind the token guard."""
     from starlette.applications import Starlette
@@ -153,16 +137,20 @@ def create_app(session: Session, token: str, port: int, *, loopback_only: bool =
         return Response(body, media_type=media, headers={**_HEADERS, "cache-control": "no-store"})
 
     def dags(request: Request) -> Any:
-        if dag_pages() is None:
-            return {"available": False, "dags": []}
-        return {"available": True, **_dags().dags_json(session)}
+        from squall.ui import dags
+
+        return dags.dags_json(session)
 
     def dag_action(request: Request) -> Any:
+        from squall.ui import dags
+
         p = request.path_params
-        return _dags().dag_action(session, p["name"], p["action"])
+        return dags.dag_action(session, p["name"], p["action"])
 
     def dag_run(request: Request) -> Any:
-        return _dags().dag_run(session, request.path_params["run_id"])
+        from squall.ui import dags
+
+        return dags.dag_run(session, request.path_params["run_id"])
 
     page = _page(csrf_token(token))
     routes = [
