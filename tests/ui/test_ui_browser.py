@@ -118,7 +118,7 @@ def test_error_rows_and_a_failure_message_are_shown(page: Any, server: Server) -
 
 def test_models_and_stage_pages(page: Any, server: Server, shots: Path) -> None:
     page.goto(f"{server.url}/models")
-    page.wait_for_selector("#model-doubler")
+    page.wait_for_selector("#model-DOUBLER")
     text = page.locator("main").inner_text()
     assert "id: INT64, x: DOUBLE → doubled: DOUBLE" in text
     assert "params: factor: DOUBLE = 2" in text

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,14 +180,14 @@ def test_only_images_are_served_as_files(server: Server) -> None:
 
 def test_models_show_signatures_params_and_their_jobs(server: Server) -> None:
     models = {m["name"]: m for m in get_json(server, "/api/models")["models"]}
-    assert set(models) == {"doubler", "failing", "sleepy"}
-    (v1,) = models["doubler"]["versions"]
-    assert v1["name"] == "v1" and v1["is_default"]
+    assert set(models) == {"DOUBLER", "FAILING", "SLEEPY"}
+    (v1,) = models["DOUBLER"]["versions"]
+    assert v1["name"] == "V1" and v1["is_default"]
     (fn,) = v1["functions"]
     assert fn["name"] == "predict"
     assert [p["name"] for p in fn["signature"]["params"]] == ["factor"]
     assert [j["name"] for j in v1["jobs"]] == ["FINISHED"]
-    (failing,) = models["failing"]["versions"]
+    (failing,) = models["FAILING"]["versions"]
     assert [j["name"] for j in failing["jobs"]] == ["SOME_ERRORS", "BROKEN"]
 
 
@@ -200,3 +201,20 @@ def test_a_host_other_than_loopback_needs_an_explicit_flag(workspace: Workspace)
     assert res.returncode == 1
     assert "'0.0.0.0' is not loopback" in res.stderr and "--allow-remote" in res.stderr
     assert "token=" not in res.stdout + res.stderr
+
+
+def test_previews_refuse_links_leading_out_of_the_stage(
+    server: Server, workspace: Workspace, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG not yours")
+    stage, _ = workspace.session.stages.resolve("@images/")
+    folder = Path(stage.full_path("links"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "leak.png").symlink_to(secret)
+    listed = get_json(server, "/api/stage?path=@images/links/")
+    assert listed["files"] == []
+    for endpoint in ("/api/preview", "/api/image"):
+        status, _, body = request(server, f"{endpoint}?path=@images/links/leak.png")
+        assert status in (400, 404), (endpoint, body)
+        assert b"not yours" not in body and str(tmp_path).encode() not in body

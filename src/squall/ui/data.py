@@ -302,10 +302,9 @@ def preview_file(session: Session, path: str, rows: int = PREVIEW_ROWS) -> dict[
     stage, rel = session.stages.resolve(path)
     name = rel.rsplit("/", 1)[-1]
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if suffix in IMAGE_TYPES:
-        return {"path": path, "kind": "image"}
     if suffix != ".parquet":
-        return {"path": path, "kind": "other"}
+        size = stage.info_of(rel).size  # the stage's rules: a missing or escaping path raises
+        return {"path": path, "kind": "image" if suffix in IMAGE_TYPES else "other", "size": size}
     with stage.open(rel) as fh:
         pf = pq.ParquetFile(fh)
         schema = [{"name": f.name, "type": str(f.type)} for f in pf.schema_arrow]
