@@ -188,8 +188,12 @@ class Job:
         )
 
     def wait(self, timeout: float | None = None, poll: float = 0.05) -> str:
-        """Block until the job ends; return its final status. ``TimeoutError`` past ``timeout``."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Block until the job ends; return its final status. ``TimeoutError`` past ``timeout``.
+
+        ``timeout`` is in seconds; None or a negative number waits without limit (as
+        snowflake-ml-python's ``wait(timeout=-1)``), 0 checks once.
+        """
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         delay = 0.02
         while True:
             status = self.status
