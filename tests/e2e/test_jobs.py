@@ -281,6 +281,15 @@ def test_list_jobs_columns_order_filter_and_limit(session, sleepy):
     assert jobs.list_jobs(status="RUNNING").empty
     with pytest.raises(InvalidArgumentError, match="'SLEEPING'"):
         jobs.list_jobs(status="SLEEPING")
+    # pages, and the jobs of one model (version), for the dashboard
+    assert jobs.list_jobs(limit=2, offset=1)["name"].tolist() == [b.name, a.name]
+    assert jobs.list_jobs(limit=0, offset=2)["name"].tolist() == [a.name]
+    assert jobs.list_jobs(model="SLEEPY")["name"].tolist() == [c.name, a.name]
+    version = failing.version_name
+    assert jobs.list_jobs(model="failing", version=version.lower())["name"].tolist() == [b.name]
+    assert jobs.list_jobs(model="failing", version="nope").empty
+    with pytest.raises(InvalidArgumentError, match="-1"):
+        jobs.list_jobs(offset=-1)
 
 
 def test_another_process_finds_and_cancels_a_running_job(session, sleepy):
