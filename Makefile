@@ -23,6 +23,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/llm_bench.py
+	$(PY) bench/ui_bench.py
 
 bench-quick: $(BENCH_STAMP)
 	$(PY) bench/run.py --quick

@@ -15,11 +15,13 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     │   ├── JobNotFoundError
     │   └── DAGNotFoundError
     ├── AlreadyExistsError(FileExistsError)
-    │   └── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
+    │   ├── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
+    │   └── OutputInUseError                  another live job writes to (or under) the location
     ├── JobStateError(RuntimeError)           an action the job's status does not allow
     │   └── JobNotResumableError              a resume refused: DONE, running, or its
     │                                         model version or input shards are gone
-    ├── JobFailedError(RuntimeError)          a blocking run whose job did not end DONE
+    ├── JobFailedError(RuntimeError)          a job that had to end DONE did not (not raised
+    │                                         by JobSpec(block=True): it returns the job)
     ├── InputFileError(OSError)               a file named in a file column could not be read
     ├── InputChangedError(RuntimeError)       a job's in-place input file changed under it
     ├── ModelOutputError(ValueError)          a model returned output that breaks its signature
@@ -53,6 +55,7 @@ __all__ = [
     "ModelOutputError",
     "NotFoundError",
     "NotSupportedError",
+    "OutputInUseError",
     "OutputNotEmptyError",
     "SignatureError",
     "SquallError",
@@ -150,6 +153,24 @@ class OutputNotEmptyError(AlreadyExistsError):
         return redact(str(self.args[0]))
 
 
+class OutputInUseError(AlreadyExistsError):
+    """Another job that has not ended writes to this output location, or to one inside it.
+
+    ``location`` is the location asked for, ``job`` the name of the job holding it.
+    """
+
+    def __init__(self, location: str, job: str, held: str) -> None:
+        super().__init__(
+            f"output location {location} is in use by job {job}, which writes to {held} and "
+            "has not ended; wait for it or cancel it, or choose another location"
+        )
+        self.location = location
+        self.job = job
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class JobStateError(SquallError, RuntimeError):
     """The job's current status does not allow this action."""
 
@@ -159,7 +180,11 @@ class JobNotResumableError(JobStateError):
 
 
 class JobFailedError(SquallError, RuntimeError):
-    """A job that was waited on ended in a status other than DONE."""
+    """A job that had to end DONE ended otherwise.
+
+    ``run_batch`` with ``JobSpec(block=True)`` does not raise it: as in snowflake-ml-python,
+    it returns the job once it ended, whatever its status; check ``job.status``.
+    """
 
 
 class InputFileError(SquallError, OSError):

@@ -71,6 +71,7 @@ class HuggingFaceHandler(ModelHandler):
     name = "huggingface"
     libraries = ("torch", "transformers")
     fork_safe = False
+    gpu_capable = True  # torch runs the model on a GPU when the worker has one
 
     def can_handle(self, model: Any) -> bool:
         from squall.model.huggingface import TransformersPipeline
