@@ -62,6 +62,12 @@ class JobPlan:
     on_error: str = "fail"
     max_error_rate: float | None = None
     compute_pool: str = "local"
+    # Per worker: CPUs (its native thread caps), bytes of memory, GPUs; and the replicas
+    # (JobSpec) its workers are spread over where the compute pool has several machines.
+    cpu_requests: float | None = None
+    memory_bytes: int | None = None
+    gpu_requests: int = 0
+    replicas: int = 1
 
     def to_json(self) -> str:
         data = asdict(self)

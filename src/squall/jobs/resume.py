@@ -20,6 +20,7 @@ from squall.batch.output import part_name
 from squall.batch.plan import JobPlan
 from squall.errors import JobNotResumableError
 from squall.jobs import status as st
+from squall.jobs.launch import launch_supervisor
 
 if TYPE_CHECKING:
     from squall.jobs.job import Job
@@ -36,7 +37,7 @@ def _refuse(job: Job, why: str) -> JobNotResumableError:
 
 
 def _check(job: Job, row: dict[str, Any], plan: JobPlan) -> None:
-    catalog = job._session.catalog
+    catalog = job.session.catalog
     status = row["status"]
     if status == st.DONE:
         raise _refuse(job, "it is DONE; its output is complete")
@@ -77,13 +78,13 @@ def _check(job: Job, row: dict[str, Any], plan: JobPlan) -> None:
 def _previous_supervisor_running(row: dict[str, Any]) -> bool:
     """Whether the job's last supervisor still runs; one that recorded the end gets to exit."""
     pid = row["supervisor_pid"]
-    if not st._alive(pid, row["started_time"]):
+    if not st.process_alive(pid, row["started_time"]):
         return False
     if row["status"] == st.INTERNAL_ERROR:
         return True  # its heartbeat stopped, yet it runs: hung, and only its owner may end it
     with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
         psutil.Process(pid).wait(timeout=_EXIT_WAIT_S)
-    return st._alive(pid, row["started_time"])
+    return st.process_alive(pid, row["started_time"])
 
 
 def _end_leftovers(row: dict[str, Any]) -> None:
@@ -116,10 +117,8 @@ def _end_leftovers(row: dict[str, Any]) -> None:
 
 def resume_job(job: Job) -> str:
     """Start a new supervisor for ``job``; raise ``JobNotResumableError`` when it cannot be."""
-    from squall.jobs.submit import launch_supervisor
-
-    catalog = job._session.catalog
-    row = job._row()
+    catalog = job.session.catalog
+    row = job.record()
     plan = JobPlan.from_json(row["spec"])
     _check(job, row, plan)
     _end_leftovers(row)
@@ -140,7 +139,7 @@ def resume_job(job: Job) -> str:
         )
     with open(job.scratch_dir / "logs" / "supervisor.log", "a") as log:
         log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resuming a {row['status']} job\n")
-    pid = launch_supervisor(job._session.home, job.id, job.scratch_dir / "logs")
+    pid = launch_supervisor(job.session.home, job.id, job.scratch_dir / "logs")
     catalog.execute(
         "UPDATE jobs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE id = ?", (pid, job.id)
     )

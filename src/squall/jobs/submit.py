@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,10 +16,12 @@ from squall.batch.partition import is_partitioned, stage_partitions
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import ShardInfo, input_batches, stage_batches
 from squall.batch.validate import make_job_name, plan_job
+from squall.compute.base import check_pool
 from squall.jobs import status as st
 from squall.jobs.job import Job
+from squall.jobs.launch import launch_supervisor
 
-__all__ = ["launch_supervisor", "submit_batch"]
+__all__ = ["submit_batch"]
 
 # Shards are the unit of scheduling, retry and output files. Workers start on the first
 # shard while later ones are staged, so shards stay moderate: a few batches each.
@@ -40,22 +40,6 @@ def _shard_rows(job_spec: JobSpec, batch_rows: int, has_files: bool) -> int:
     return max(batch_rows, DEFAULT_FILE_SHARD_ROWS if has_files else DEFAULT_SHARD_ROWS)
 
 
-def launch_supervisor(home: Path, job_id: str, log_dir: Path) -> int:
-    """Start the job's supervisor, detached from the caller (it outlives it); return its pid."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "supervisor.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "squall.jobs.supervisor", str(home), job_id],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    return proc.pid
-
-
 def submit_batch(
     session: Any,
     *,
@@ -69,6 +53,7 @@ def submit_batch(
     job_spec: JobSpec | None = None,
 ) -> Job:
     job_spec = job_spec if job_spec is not None else JobSpec()
+    compute_pool = check_pool(compute_pool)
     job_name = make_job_name(job_spec)
     plan, schema = plan_job(
         session,

@@ -19,6 +19,7 @@ from squall.model.handlers.base import (
     feature_names,
     sample_frame,
 )
+from squall.model.resources import Resources
 
 __all__ = ["TARGET_METHODS", "SklearnHandler", "estimator_functions"]
 
@@ -92,7 +93,9 @@ class SklearnHandler(ModelHandler):
         self.save_object(model, folder)
         return infos
 
-    def load(self, folder: Path, manifest: Manifest) -> EstimatorFunctions:
+    def load(
+        self, folder: Path, manifest: Manifest, resources: Resources | None = None
+    ) -> EstimatorFunctions:
         model = self.load_object(folder)
         return EstimatorFunctions(model, manifest.functions, feature_names(model))
 

@@ -16,6 +16,7 @@ from squall.model._pickle import dump_portable, load_pickle
 from squall.model._specs import ModelSignature
 from squall.model.handlers.base import EstimatorFunctions, ModelHandler, feature_names
 from squall.model.handlers.sklearn import estimator_functions, save_estimator
+from squall.model.resources import Resources
 
 __all__ = ["XGBoostHandler"]
 
@@ -73,7 +74,9 @@ class XGBoostHandler(ModelHandler):
         self.save_object(model, folder)
         return infos
 
-    def load(self, folder: Path, manifest: Manifest) -> EstimatorFunctions:
+    def load(
+        self, folder: Path, manifest: Manifest, resources: Resources | None = None
+    ) -> EstimatorFunctions:
         return _functions(self.load_object(folder), manifest.functions)
 
     def save_object(self, model: Any, folder: Path) -> None:
