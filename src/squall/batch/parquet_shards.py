@@ -18,7 +18,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from squall.batch.shards import ParquetRowGroups, shard_record
+from squall.batch.shards import ParquetRowGroups, parse_shard_ref, shard_record
 from squall.batch.staging import ShardInfo
 from squall.errors import InputChangedError
 
@@ -85,8 +85,13 @@ def reference_shards(
     return shards
 
 
-def read_parquet_ref(ref: ParquetRowGroups, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """The rows a reference names, in batches of at most ``batch_rows``."""
+def read_parquet_ref(ref: ParquetRowGroups | str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The rows a reference (or its catalog record) names, in batches of at most ``batch_rows``."""
+    if isinstance(ref, str):
+        parsed = parse_shard_ref(ref)
+        if not isinstance(parsed, ParquetRowGroups):
+            raise ValueError(f"shard {ref!r} does not reference Parquet row groups")
+        ref = parsed
     path = ref.path
     try:
         stat = os.stat(path)
