@@ -47,3 +47,13 @@ def test_files_guide_runs(tmp_path: Path) -> None:
     doc = ROOT / "docs" / "files.md"
     assert "column_handling" in doc.read_text()
     assert "DONE 20" in run_python_blocks(doc, tmp_path)
+
+
+def test_dags_guide_runs_and_prints_what_it_shows(tmp_path: Path) -> None:
+    stdout = run_python_blocks(ROOT / "docs" / "dags.md", tmp_path)
+    assert "SUCCEEDED None" in stdout
+    assert "report SUCCEEDED 50" in stdout
+    assert "FAILED check RuntimeError: the upstream export is missing" in stdout
+    assert "{'check': 'FAILED', 'cleanup': 'SUCCEEDED', 'never': 'SKIPPED'}" in stdout
+    assert "SCHEDULED None True" in stdout
+    assert "['fragile', 'nightly']" in stdout

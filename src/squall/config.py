@@ -60,6 +60,11 @@ class Settings:
     warm_pool_idle_s: float = 600.0
     # The level of supervisor and worker logs (SQUALL_LOG_LEVEL): DEBUG, INFO, WARNING, ...
     log_level: str = "INFO"
+    # How often the DAG scheduler (squall scheduler) looks for due schedules and orphaned runs.
+    scheduler_poll_s: float = 1.0
+    # For tests and drills (SQUALL_CLOCK_FILE): a file holding the time, in seconds since the
+    # epoch, that the DAG scheduler and DAG runs take as now; empty: the system clock.
+    clock_file: str = ""
 
 
 def settings() -> Settings:
@@ -73,4 +78,6 @@ def settings() -> Settings:
         fault_kill_worker=os.environ.get("SQUALL_FAULT_KILL_WORKER", ""),
         warm_pool_idle_s=_env_float("SQUALL_WARM_POOL_IDLE", 600.0),
         log_level=os.environ.get("SQUALL_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        scheduler_poll_s=_env_float("SQUALL_SCHEDULER_POLL", 1.0),
+        clock_file=os.environ.get("SQUALL_CLOCK_FILE", ""),
     )

@@ -12,7 +12,8 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     │   ├── StageNotFoundError
     │   ├── ModelNotFoundError                a model or a version
     │   ├── TableNotFoundError
-    │   └── JobNotFoundError
+    │   ├── JobNotFoundError
+    │   └── DAGNotFoundError
     ├── AlreadyExistsError(FileExistsError)
     │   └── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
     ├── JobStateError(RuntimeError)           an action the job's status does not allow
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyExistsError",
+    "DAGNotFoundError",
     "InputChangedError",
     "InputFileError",
     "InvalidArgumentError",
@@ -97,6 +99,10 @@ class TableNotFoundError(NotFoundError):
 
 class JobNotFoundError(NotFoundError):
     """No job has this name."""
+
+
+class DAGNotFoundError(NotFoundError):
+    """No deployed DAG has this name."""
 
 
 class AlreadyExistsError(SquallError, FileExistsError):

@@ -1,5 +1,7 @@
 """Batch inference: the specs of ``run_batch`` and the machinery that runs them."""
 
+from typing import TYPE_CHECKING, Any
+
 from squall.batch.specs import (
     FileEncoding,
     InferenceEngine,
@@ -10,7 +12,11 @@ from squall.batch.specs import (
     SaveMode,
 )
 
+if TYPE_CHECKING:
+    from squall.tasks.inference import BatchInferenceTask
+
 __all__ = [
+    "BatchInferenceTask",
     "FileEncoding",
     "InferenceEngine",
     "InputFormat",
@@ -19,3 +25,13 @@ __all__ = [
     "OutputSpec",
     "SaveMode",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # A DAG task (squall.tasks) that snowflake-ml exports here; loaded on first use, since
+    # squall.tasks sits above squall.batch.
+    if name == "BatchInferenceTask":
+        from squall.tasks.inference import BatchInferenceTask
+
+        return BatchInferenceTask
+    raise AttributeError(f"module 'squall.batch' has no attribute {name!r}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from squall.catalog.dags_schema import DAGS_SCHEMA
 from squall.errors import NotSupportedError
 
 _BASELINE = """
@@ -114,6 +115,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Version 1 is the schema of every workspace made before versions were recorded (they
     # read 0): its statements only create what is missing, so it applies to both.
     Migration(1, "stages, models, versions, jobs, shards, workers", _BASELINE),
+    Migration(2, "task DAGs: dags, dag_runs, dag_task_runs", DAGS_SCHEMA),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -6,6 +6,8 @@ squall model ls [NAME]
 squall run MODEL[:VERSION] (--sql Q | --table T | --files @stage/path) --output @stage/path/
 squall jobs ls|show|logs|wait|cancel|resume|delete ...
 squall pool status|stop
+squall dag ls|show|run|runs|cancel|suspend|resume|drop ...   (cli/dag.py)
+squall scheduler [--detach] | status | stop
 """
 
 from __future__ import annotations
@@ -408,6 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     x = w_sub.add_parser("stop", help="stop the warm pool once its running workers end")
     x.add_argument("--timeout", type=float, default=60, help="seconds to wait for it to exit")
     w.set_defaults(func=cmd_pool)
+
+    from squall.cli import dag
+
+    dag.register(sub)
     return p
 
 
