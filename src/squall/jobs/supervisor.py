@@ -34,6 +34,7 @@ from squall.compute.base import (
     create_executor,
 )
 from squall.config import settings
+from squall.errors import redact
 from squall.jobs import status as st
 from squall.jobs.store import JobStore
 from squall.logs import configure_logging
@@ -49,7 +50,7 @@ _logger = logging.getLogger("squall.supervisor")
 
 
 def log(message: str) -> None:
-    _logger.info(message)
+    _logger.info(redact(message))
 
 
 class _Heartbeat(threading.Thread):
