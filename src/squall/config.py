@@ -88,6 +88,8 @@ class Settings:
     # Seconds the warm pool (compute/warm.py) lives on without a request or a running
     # worker; 0 turns it off, and every worker is then spawned.
     warm_pool_idle_s: float = 600.0
+    # The level of supervisor and worker logs (SQUALL_LOG_LEVEL): DEBUG, INFO, WARNING, ...
+    log_level: str = "INFO"
     # How often the DAG scheduler (squall scheduler) looks for due schedules and orphaned runs.
     scheduler_poll_s: float = 1.0
     # For tests and drills (SQUALL_CLOCK_FILE): a file holding the time, in seconds since the
@@ -105,6 +107,7 @@ def settings() -> Settings:
         file_fetch_threads=_env_positive_int("SQUALL_FILE_FETCH_THREADS", 16),
         fault_kill_worker=os.environ.get("SQUALL_FAULT_KILL_WORKER", ""),
         warm_pool_idle_s=_env_float("SQUALL_WARM_POOL_IDLE", 600.0),
+        log_level=os.environ.get("SQUALL_LOG_LEVEL", "INFO").strip().upper() or "INFO",
         scheduler_poll_s=_env_float("SQUALL_SCHEDULER_POLL", 1.0),
         clock_file=os.environ.get("SQUALL_CLOCK_FILE", ""),
     )

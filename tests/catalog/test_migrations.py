@@ -24,7 +24,7 @@ _FIXTURE = Path(__file__).parent / "data" / "catalog_unversioned.sql"
 
 
 def _old_workspace(home: Path) -> Path:
-    home.mkdir(parents=True)
+    home.mkdir(parents=True, mode=0o700)  # owner-only, as squall makes a workspace
     (home / "stages" / "results").mkdir(parents=True)
     con = sqlite3.connect(home / "catalog.db")
     try:

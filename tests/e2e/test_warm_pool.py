@@ -87,7 +87,9 @@ def results(session):
 
 def worker_lines(job) -> list[str]:
     return [
-        line for line in job.get_logs().splitlines() if "] worker w" in line and "ready" in line
+        line
+        for line in job.get_logs().splitlines()
+        if " worker w" in line and " ready (pid " in line
     ]
 
 

@@ -9,7 +9,6 @@ a file that changed after ``run_batch`` fails its shard with ``InputChangedError
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,18 +18,11 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from squall.batch.shards import ParquetRowGroups, parse_shard_ref, shard_record
 from squall.batch.staging import ShardInfo
 from squall.errors import InputChangedError
 
-__all__ = [
-    "is_parquet_ref",
-    "parquet_in_place",
-    "read_parquet_ref",
-    "reference_shards",
-    "shard_input_exists",
-]
-
-_KEY = "parquet_ref"
+__all__ = ["parquet_in_place", "read_parquet_ref", "reference_shards"]
 
 
 def parquet_in_place(X: Any) -> pads.FileSystemDataset | None:
@@ -67,10 +59,8 @@ def reference_shards(
 
     def close(path: str, stat: os.stat_result, groups: list[int], rows: int) -> None:
         nonlocal first_row
-        ref = json.dumps(
-            {_KEY: path, "row_groups": groups, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        )
-        info = ShardInfo(len(shards), ref, rows, first_row)
+        ref = ParquetRowGroups(path, tuple(groups), stat.st_size, stat.st_mtime_ns)
+        info = ShardInfo(len(shards), shard_record(ref), rows, first_row)
         shards.append(info)
         if on_shard is not None:
             on_shard(info)
@@ -95,32 +85,24 @@ def reference_shards(
     return shards
 
 
-def is_parquet_ref(path: str) -> bool:
-    """Whether a shard's path is a reference made by :func:`reference_shards`."""
-    return path.startswith("{") and _KEY in path
-
-
-def shard_input_exists(path: str) -> bool:
-    """Whether a shard's input is still there: its staged file, or the file it references."""
-    if is_parquet_ref(path):
-        return os.path.exists(json.loads(path)[_KEY])
-    return os.path.exists(path)
-
-
-def read_parquet_ref(ref: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """The rows a reference names, in batches of at most ``batch_rows``."""
-    info = json.loads(ref)
-    path = info[_KEY]
+def read_parquet_ref(ref: ParquetRowGroups | str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The rows a reference (or its catalog record) names, in batches of at most ``batch_rows``."""
+    if isinstance(ref, str):
+        parsed = parse_shard_ref(ref)
+        if not isinstance(parsed, ParquetRowGroups):
+            raise ValueError(f"shard {ref!r} does not reference Parquet row groups")
+        ref = parsed
+    path = ref.path
     try:
         stat = os.stat(path)
     except FileNotFoundError as exc:
         raise InputChangedError(f"input file {path} was removed after the job started") from exc
-    if stat.st_size != info["size"] or stat.st_mtime_ns != info["mtime_ns"]:
+    if stat.st_size != ref.size or stat.st_mtime_ns != ref.mtime_ns:
         raise InputChangedError(
-            f"input file {path} changed after the job started (size {info['size']} -> "
+            f"input file {path} changed after the job started (size {ref.size} -> "
             f"{stat.st_size}); run the job again to read its new contents"
         )
     with pq.ParquetFile(path) as reader:
         yield from reader.iter_batches(
-            batch_size=batch_rows, row_groups=info["row_groups"], use_threads=False
+            batch_size=batch_rows, row_groups=list(ref.row_groups), use_threads=False
         )

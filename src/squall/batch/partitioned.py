@@ -11,19 +11,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
 
-from squall.batch.output import PartWriter
 from squall.batch.partition import partition_spans, same_key
+from squall.batch.plan import JobPlan
 from squall.batch.rebatch import rebatch
+from squall.batch.results import ShardResult
+from squall.batch.sink import PartSink
 
-if TYPE_CHECKING:
-    from squall.batch.worker import ShardResult, ShardRunner
 
-__all__ = ["run_in_process", "run_partitioned_shard", "split_at_partitions"]
+class ShardCaller(Protocol):
+    """What running a shard needs of a worker's runner (``batch.worker.ShardRunner``)."""
+
+    plan: JobPlan
+    files: Any
+    output_dir: Any
+    sink: PartSink
+    output_fields: list[pa.Field]
+    call: Callable[[pd.DataFrame], Any]
+
+    def typed_outputs(self, out: Any) -> pa.Table: ...
+
+
+__all__ = ["ShardCaller", "run_in_process", "run_partitioned_shard", "split_at_partitions"]
 
 
 def split_at_partitions(
@@ -47,7 +60,7 @@ def split_at_partitions(
     return rebatch(runs(), max_rows)
 
 
-def _call_partition(runner: ShardRunner, rows: pa.Table) -> pa.Table:
+def _call_partition(runner: ShardCaller, rows: pa.Table) -> pa.Table:
     """The function's output for one whole partition, as Arrow typed per the signature."""
     plan = runner.plan
     model_input = rows.select(plan.model_columns).to_pandas()
@@ -60,22 +73,20 @@ def _call_partition(runner: ShardRunner, rows: pa.Table) -> pa.Table:
             for column, values in files.items():
                 contents.setdefault(column, []).extend(values)
         model_input = with_file_contents(model_input, contents)
-    return runner.typed_outputs(runner.model.call(plan.function, model_input, plan.params))
+    return runner.typed_outputs(runner.call(model_input))
 
 
 def run_partitioned_shard(
-    runner: ShardRunner, shard: int, path: str, progress: Callable[[int, int], None] | None = None
+    runner: ShardCaller, shard: int, path: str, progress: Callable[[int, int], None] | None = None
 ) -> ShardResult:
     """Call a partitioned function once per partition of one shard; commit its output part.
 
     The part holds the partition column (when there is one) and the function's outputs.
     The result counts input rows, as progress does.
     """
-    from squall.batch.worker import ShardResult
-
     started = time.monotonic()
     column = runner.plan.partition_column
-    writer = PartWriter(runner.output_dir, shard)
+    writer = runner.sink.open_part(shard)
     try:
         with pa.memory_map(path, "r") as source:
             table = pa.ipc.open_file(source).read_all()

@@ -67,6 +67,12 @@ class JobPlan:
     # partitioned runs with file columns: the staged column of input row numbers (X's rows
     # are reordered by partition), for error messages
     row_column: str | None = None
+    # Per worker: CPUs (its native thread caps), bytes of memory, GPUs; and the replicas
+    # (JobSpec) its workers are spread over where the compute pool has several machines.
+    cpu_requests: float | None = None
+    memory_bytes: int | None = None
+    gpu_requests: int = 0
+    replicas: int = 1
     # JobSpec's snowflake-ml-python service fields (warehouse, image_repo, force_rebuild)
     # as given: kept for the record, no effect here.
     platform_options: dict[str, Any] = field(default_factory=dict)

@@ -18,14 +18,14 @@ from squall.batch.locations import check_input_files, check_overlap
 from squall.batch.output import output_dir, prepare_output
 from squall.batch.partition import check_partitioning, row_number_column
 from squall.batch.plan import JobPlan
+from squall.batch.resources import parse_cpu, parse_gpus, parse_memory
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import input_schema
 from squall.errors import InvalidSpecError
 from squall.names import MAX_PREFIX_LENGTH, resolve_name
 
-__all__ = ["COMPUTE_POOLS", "default_batch_rows", "make_job_name", "match_column", "plan_job"]
+__all__ = ["default_batch_rows", "make_job_name", "match_column", "plan_job"]
 
-COMPUTE_POOLS = ("local",)
 DEFAULT_BATCH_ROWS = 65_536
 DEFAULT_FILE_BATCH_ROWS = 256
 
@@ -120,11 +120,8 @@ def plan_job(
     job_spec = job_spec if job_spec is not None else JobSpec()
     if not isinstance(output_spec, OutputSpec):
         raise InvalidSpecError(f"output_spec must be an OutputSpec, not {output_spec!r}")
+    # The caller checked the pool's name against the registered compute pools.
     pool = (compute_pool or "local").lower()
-    if pool not in COMPUTE_POOLS:
-        raise InvalidSpecError(
-            f"unknown compute_pool {compute_pool!r}; choose one of {', '.join(COMPUTE_POOLS)}"
-        )
 
     manifest = read_manifest(model_path)
     function = manifest.resolve_function(job_spec.function_name)
@@ -185,7 +182,11 @@ def plan_job(
 
         raise AlreadyExistsError(f"a job named {job_name} exists already; choose another job_name")
 
-    workers = job_spec.num_workers or job_spec.replicas or _default_workers(manifest, model_path)
+    # Workers per replica, times the replicas (on one machine: simply more workers).
+    per_replica = job_spec.num_workers or (
+        1 if job_spec.replicas else _default_workers(manifest, model_path)
+    )
+    workers = per_replica * (job_spec.replicas or 1)
     plan = JobPlan(
         model_name=model_name,
         version_name=version_name,
@@ -207,6 +208,10 @@ def plan_job(
         compute_pool=pool,
         rows_total=_known_rows(X),
         row_column=row_number_column(schema) if partition and file_columns else None,
+        cpu_requests=parse_cpu(job_spec.cpu_requests),
+        memory_bytes=parse_memory(job_spec.memory_requests),
+        gpu_requests=parse_gpus(job_spec.gpu_requests),
+        replicas=job_spec.replicas or 1,
         platform_options=job_spec.platform_options(),
     )
     return plan, schema

@@ -11,23 +11,29 @@ each bad row stands alone; a bad row gets null outputs and its error in ``_ERROR
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from squall.batch.output import ERROR_COLUMN, PartWriter, part_counts, to_output_table
-from squall.batch.parquet_shards import is_parquet_ref, read_parquet_ref
+from squall.batch.output import ERROR_COLUMN, to_output_table
+from squall.batch.parquet_shards import read_parquet_ref
 from squall.batch.plan import JobPlan
 from squall.batch.rebatch import rebatch
+from squall.batch.results import ShardResult
+from squall.batch.shards import ParquetRowGroups, ShardRef, parse_shard_ref
+from squall.batch.sink import PartSink
 from squall.errors import ModelOutputError
+from squall.model.resources import Resources
 
 __all__ = ["ShardResult", "ShardRunner", "parse_kill_points", "read_shard_batches", "shard_schema"]
+
+log = logging.getLogger("squall.worker")
 
 # Rows whose errors a worker writes to its log, per shard (the _ERROR column has them all).
 _LOGGED_ERRORS = 10
@@ -46,18 +52,6 @@ class ErrorRateExceeded(RuntimeError):
 class _Search:
     budget: int
     calls: int = 0
-
-
-@dataclass
-class ShardResult:
-    shard: int
-    rows: int
-    error_rows: int
-    seconds: float
-    # input row number and text of the shard's first bad row (on_error="continue")
-    first_error: tuple[int, str] | None = None
-    # True when an earlier attempt had committed the part and this one kept it
-    kept: bool = False
 
 
 def parse_kill_points(text: str) -> dict[tuple[int, int], str]:
@@ -85,26 +79,28 @@ def describe_error(exc: BaseException) -> str:
     return text if len(text) <= _ERROR_TEXT_LIMIT else text[: _ERROR_TEXT_LIMIT - 3] + "..."
 
 
-def read_shard_batches(path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def read_shard_batches(ref: ShardRef | str, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """A shard's rows in batches of at most ``batch_rows``; the file is memory-mapped."""
-    if is_parquet_ref(path):
-        yield from read_parquet_ref(path, batch_rows)
+    if isinstance(ref, str):
+        ref = parse_shard_ref(ref)
+    if isinstance(ref, ParquetRowGroups):
+        yield from read_parquet_ref(ref, batch_rows)
         return
-    with pa.memory_map(path, "r") as source:
+    with pa.memory_map(ref.path, "r") as source:
         reader = pa.ipc.open_file(source)
         runs = ((reader.get_batch(i), False) for i in range(reader.num_record_batches))
         yield from rebatch(runs, batch_rows)
 
 
-def shard_schema(path: str) -> pa.Schema:
+def shard_schema(ref: ShardRef | str) -> pa.Schema:
     """The schema of a shard's rows, read without its rows."""
-    if is_parquet_ref(path):
-        import json
-
+    if isinstance(ref, str):
+        ref = parse_shard_ref(ref)
+    if isinstance(ref, ParquetRowGroups):
         import pyarrow.parquet as pq
 
-        return pq.read_schema(json.loads(path)["parquet_ref"])
-    with pa.memory_map(path, "r") as source:
+        return pq.read_schema(ref.path)
+    with pa.memory_map(ref.path, "r") as source:
         return pa.ipc.open_file(source).schema.remove_metadata()
 
 
@@ -119,15 +115,22 @@ def _output_field(spec: Any) -> pa.Field:
 class ShardRunner:
     """Runs shards of one job in this process; built once per worker."""
 
-    def __init__(self, plan: JobPlan, stages: Any) -> None:
+    def __init__(self, plan: JobPlan, stages: Any, resources: Resources | None = None) -> None:
         from squall.model.packaging import load_model
 
         self.plan = plan
         self.stages = stages
-        self.model = load_model(Path(plan.model_path))
+        self.model = load_model(Path(plan.model_path), resources)
         self.function = self.model.manifest.functions[plan.function]
+        # The function, bound once to its params: per batch, only the call remains.
+        self.stream = self.model.call_mode == "stream"
+        if self.stream:
+            self.call_stream = self.model.bind_stream(plan.function, plan.params)
+        else:
+            self.call = self.model.bind(plan.function, plan.params)
         self.output_fields = [_output_field(s) for s in self.function.signature.outputs]
         self.output_dir = Path(plan.output_dir)
+        self.sink = PartSink(plan.output_dir)
         self.keep_going = plan.on_error == "continue"
         self.shard_error_rows = 0
         # the columns each part adds to the input's: outputs, then _ERROR with "continue"
@@ -147,14 +150,14 @@ class ShardRunner:
 
             self.files = FileFetcher(stages, plan.file_columns, row_column=plan.row_column)
 
-    def _batches(
-        self, path: str, first_row: int
+    def batches(
+        self, ref: ShardRef, first_row: int
     ) -> Iterator[tuple[pa.RecordBatch, dict[str, list[Any]]]]:
         """The shard's batches, each with its file columns' contents (read ahead of the model).
 
         With a partition column, each batch holds one partition only.
         """
-        batches: Iterator[pa.RecordBatch] = read_shard_batches(path, self.plan.max_batch_rows)
+        batches: Iterator[pa.RecordBatch] = read_shard_batches(ref, self.plan.max_batch_rows)
         if self.plan.partition_column is not None:
             from squall.batch.partitioned import split_at_partitions
 
@@ -172,7 +175,7 @@ class ShardRunner:
             from squall.batch.files import with_file_contents
 
             model_input = with_file_contents(model_input, files)
-        out = self.model.call(self.plan.function, model_input, self.plan.params)
+        out = self.call(model_input)
         if len(out) != batch.num_rows:
             raise ModelOutputError(
                 f"function {self.plan.function!r} returned {len(out)} rows for a batch of "
@@ -261,10 +264,14 @@ class ShardRunner:
                 f"max_error_rate={rate} of the job's {total} rows; stopped early"
             )
 
+    def close(self) -> None:
+        """Free the loaded model (its handler's ``close()``); the worker is about to exit."""
+        self.model.close()
+
     def run(
         self,
         shard: int,
-        path: str,
+        ref: ShardRef | str,
         progress: Callable[[int, int], None] | None = None,
         *,
         attempt: int = 1,
@@ -274,23 +281,29 @@ class ShardRunner:
 
         ``first_row`` is the shard's first row in the job's input, for error messages.
         """
+        if isinstance(ref, str):
+            ref = parse_shard_ref(ref)
         if self.plan.function_kind == "partitioned":
             from squall.batch.partitioned import run_partitioned_shard
 
-            return run_partitioned_shard(self, shard, path, progress)
+            return run_partitioned_shard(self, shard, ref.path, progress)
         started = time.monotonic()
         kill = self.kill_points.get((shard, attempt))
-        writer = PartWriter(self.output_dir, shard)
-        if writer.final.exists():
+        if self.sink.committed(shard):
             # An earlier attempt committed the part and died before it could say so.
-            rows, bad = part_counts(writer.final)
-            print(f"shard {shard}: its part was committed by an earlier attempt; kept", flush=True)
+            rows, bad = self.sink.counts(shard)
+            log.info("shard %s: its part was committed by an earlier attempt; kept", shard)
             return ShardResult(shard, rows, bad, time.monotonic() - started, kept=True)
+        writer = self.sink.open_part(shard)
+        if self.stream:
+            from squall.batch.stream import run_stream_shard
+
+            return run_stream_shard(self, writer, shard, ref, progress, first_row=first_row)
         input_schema: pa.Schema | None = None
         error_rows, first_error, row, batches = 0, None, first_row, 0
         self.shard_error_rows = 0
         try:
-            for batch, files in self._batches(path, first_row):
+            for batch, files in self.batches(ref, first_row):
                 if kill == str(batches):
                     _die()
                 if self.plan.row_column is not None:  # input row numbers, not an input column
@@ -302,7 +315,7 @@ class ShardRunner:
                     combined = combined.append_column(field, column)
                 writer.write(combined)
                 for at, text in errors[: max(0, _LOGGED_ERRORS - error_rows)]:
-                    print(f"shard {shard}: input row {at} failed: {text}", flush=True)
+                    log.warning("shard %s: input row %s failed: %s", shard, at, text)
                 if errors and first_error is None:
                     first_error = errors[0]
                 error_rows += len(errors)
@@ -316,7 +329,7 @@ class ShardRunner:
             if writer.rows == 0:
                 # An empty part still has every column, so readers of the output work.
                 if input_schema is None:
-                    input_schema = shard_schema(path)
+                    input_schema = shard_schema(ref)
                     if self.plan.row_column in input_schema.names:
                         input_schema = input_schema.remove(
                             input_schema.get_field_index(self.plan.row_column)
@@ -330,9 +343,9 @@ class ShardRunner:
             _die()
         if not committed:
             # Another attempt of this shard committed first; its part stands, this one is dropped.
-            rows, bad = part_counts(writer.final)
-            print(f"shard {shard}: another attempt committed its part first; kept", flush=True)
+            rows, bad = self.sink.counts(shard)
+            log.info("shard %s: another attempt committed its part first; kept", shard)
             return ShardResult(shard, rows, bad, time.monotonic() - started, kept=True)
         if error_rows > _LOGGED_ERRORS:
-            print(f"shard {shard}: {error_rows} rows failed in all", flush=True)
+            log.warning("shard %s: %s rows failed in all", shard, error_rows)
         return ShardResult(shard, writer.rows, error_rows, time.monotonic() - started, first_error)

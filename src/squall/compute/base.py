@@ -3,42 +3,102 @@
 An executor starts workers, hands a shard to an idle worker, and reports what happened as
 events. It holds no job logic: retries, progress, commit and cancel live in the supervisor.
 Only shard ids and small messages cross it; data moves through storage.
+
+Compute pools are plugins: ``COMPUTE_POOLS`` maps a pool's name to its executor class
+(imported on first use, its extra named when missing). Every executor passes the
+conformance suite in ``tests/compute/``.
 """
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
 
-__all__ = ["Event", "Executor", "get_executor"]
+from squall.batch.shards import ShardRef
+from squall.errors import InvalidSpecError
+from squall.plugins import Plugin, PluginRegistry
+
+__all__ = [
+    "COMPUTE_POOLS",
+    "Event",
+    "EventKind",
+    "Executor",
+    "ExecutorContext",
+    "ShardTask",
+    "check_pool",
+    "create_executor",
+]
+
+
+class EventKind(enum.StrEnum):
+    """What a worker reports."""
+
+    READY = "ready"  # the model loaded; the worker takes shards
+    PROGRESS = "progress"  # rows of the current shard inferred
+    DONE = "done"  # the current shard's part committed
+    FAILED = "failed"  # the current shard failed (or, with no shard, the worker's start)
+    DIED = "died"  # the worker is gone (reported by the executor, never by the worker)
 
 
 @dataclass
 class Event:
-    """Something a worker did: ``ready``, ``progress``, ``done``, ``failed`` or ``died``."""
+    """Something a worker did; the fields past ``rows`` are set by the kinds named."""
 
-    kind: str
+    kind: EventKind
     worker: str
     shard: int | None = None
     rows: int = 0
-    info: dict[str, Any] = field(default_factory=dict)
+    error_rows: int = 0  # PROGRESS, DONE
+    error: str | None = None  # FAILED: ``Type: message``
+    traceback: str | None = None  # FAILED
+    batch_rows: tuple[int, int] | None = None  # FAILED: input rows of the failing batch
+    startup: bool = False  # FAILED: the worker could not load the model
+    seconds: float = 0.0  # DONE
+    first_error: tuple[int, str] | None = None  # DONE: first bad row (on_error="continue")
+    kept: bool = False  # DONE: an earlier attempt had committed the part
+    pid: int | None = None  # READY
+    modules: list[str] = field(default_factory=list)  # READY: libraries loading imported
+    exitcode: int | None = None  # DIED
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One shard for a worker: its reference, attempt number (from 1) and first input row."""
+
+    shard: int
+    ref: ShardRef
+    attempt: int = 1
+    first_row: int = 0
+
+
+@dataclass(frozen=True)
+class ExecutorContext:
+    """What an executor is handed: the job, where its logs go, and its plan (JSON)."""
+
+    home: str
+    job_id: str
+    log_dir: str
+    plan_json: str
+    model_kind: str = ""  # the model's kind ("sklearn", ...); "" when unknown
 
 
 class Executor(ABC):
     """Runs a job's workers somewhere; one instance per supervisor."""
 
+    def __init__(self, context: ExecutorContext) -> None:
+        self.context = context
+
     @abstractmethod
     def start_worker(self) -> str:
-        """Start one worker; return its id. A ``ready`` event follows once its model loaded."""
+        """Start one worker; return its id. A ``READY`` event follows once its model loaded."""
 
     @abstractmethod
-    def submit(
-        self, worker: str, shard: int, path: str, *, attempt: int = 1, first_row: int = 0
-    ) -> None:
-        """Hand one shard to an idle worker: its attempt number (from 1) and first input row.
+    def submit(self, worker: str, task: ShardTask) -> None:
+        """Hand one shard to an idle worker.
 
-        A worker that died meanwhile is no error here: its death comes as a ``died`` event.
+        A worker that died meanwhile is no error here: its death comes as a ``DIED`` event.
         """
 
     @abstractmethod
@@ -53,15 +113,38 @@ class Executor(ABC):
     def shutdown(self, grace: float = 3.0) -> None:
         """End every worker, giving each ``grace`` seconds to exit, and wait until all are gone."""
 
+    def worker_limit(self) -> int | None:
+        """How many workers this job may run at once here (None: as many as it asks)."""
+        return None
+
+    def pid(self, worker: str) -> int | None:
+        """The worker's process id, where it is a process on this machine."""
+        return None
+
     def keep_warm(self) -> None:
         """After the job ended: keep what makes the next job's workers start sooner."""
         return None  # nothing, unless the compute pool has something to keep
 
 
-def get_executor(pool: str, home: str, job_id: str, log_dir: str) -> Executor:
-    """The executor of a compute pool, by name; optional engines load lazily."""
-    if pool == "local":
-        from squall.compute.local import LocalExecutor
+COMPUTE_POOLS = PluginRegistry(
+    "compute pool",
+    "compute pools",
+    Executor,
+    {"local": Plugin("squall.compute.local:LocalExecutor")},
+)
 
-        return LocalExecutor(home, job_id, log_dir)
-    raise ValueError(f"unknown compute pool {pool!r}")
+
+def check_pool(pool: str | None) -> str:
+    """The compute pool's registered name (default ``local``); InvalidSpecError if unknown."""
+    name = (pool or "local").lower()
+    if name not in COMPUTE_POOLS:
+        raise InvalidSpecError(
+            f"unknown compute_pool {pool!r}; choose one of {', '.join(COMPUTE_POOLS)}"
+        )
+    return name
+
+
+def create_executor(pool: str, context: ExecutorContext) -> Executor:
+    """The executor of a compute pool, by name; optional engines load lazily."""
+    cls = cast(type[Executor], COMPUTE_POOLS.load(check_pool(pool)))
+    return cls(context)

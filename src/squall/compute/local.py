@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
-import signal
 import socket
 import sys
 import time
-import traceback
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,9 +28,15 @@ from typing import Any, NoReturn
 import psutil
 
 from squall.compute import warm
-from squall.compute.base import Event, Executor
+from squall.compute.base import Event, EventKind, Executor, ExecutorContext, ShardTask
+from squall.compute.worker import run_worker
+from squall.errors import InvalidSpecError
+from squall.logs import configure_logging
+from squall.model.resources import Resources
 
-__all__ = ["LocalExecutor"]
+__all__ = ["LocalExecutor", "WorkerArgs", "machine_gpus", "worker_process"]
+
+log = logging.getLogger("squall.worker")
 
 
 def _redirect_output(log_path: str) -> None:
@@ -70,7 +78,7 @@ def _exit_with_supervisor(pid: int) -> None:
     threading.Thread(target=watch, name="squall-supervisor-watch", daemon=True).start()
 
 
-def _share_cores(num_workers: int) -> None:
+def _cap_threads(threads: int) -> None:
     """Cap the native thread pools (BLAS, OpenMP, Arrow) at this worker's share of the cores.
 
     Each library sizes its pool to every core of the machine; with several workers that
@@ -81,7 +89,6 @@ def _share_cores(num_workers: int) -> None:
     import pyarrow as pa
     from threadpoolctl import threadpool_limits
 
-    threads = max(1, (os.cpu_count() or 1) // max(1, num_workers))
     threadpool_limits(threads)
     pa.set_cpu_count(threads)
 
@@ -94,118 +101,95 @@ def _exit_now() -> NoReturn:
     second that the job's end waited for.
     """
     atexit._run_exitfuncs()
+    logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(0)
 
 
-def _worker_main(
-    home: str, job_id: str, worker: str, log_path: str, conn: Connection, supervisor: int
-) -> None:
-    """Entry point of a local worker process."""
-    before = set(sys.modules)
-    _redirect_output(log_path)
-    _exit_with_supervisor(supervisor)
-    try:
-        from squall.batch.plan import JobPlan
-        from squall.batch.worker import ShardRunner
-        from squall.catalog import Catalog
-        from squall.stages import StageManager
+@dataclass(frozen=True)
+class WorkerArgs:
+    """What a local worker process is handed: its job, its log, its plan and its share."""
 
-        catalog = Catalog(Path(home) / "catalog.db")
-        row = catalog.query_one("SELECT spec FROM jobs WHERE id = ?", (job_id,))
-        if row is None:
-            raise LookupError(f"job {job_id} is not in the catalog")
-        plan = JobPlan.from_json(row["spec"])
-        runner = ShardRunner(plan, StageManager(Path(home), catalog))
-        _share_cores(plan.num_workers)
-    except BaseException:
-        text = traceback.format_exc()
-        print(f"worker {worker} could not start:\n{text}", file=sys.stderr, flush=True)
-        conn.send(("failed", None, 0, {"error": text, "startup": True}))
-        return
-    origin = "forked by the warm pool" if os.getppid() != supervisor else "spawned"
-    print(f"worker {worker} ready (pid {os.getpid()}, {origin})", flush=True)
-    # What loading the model imported: the warm pool imports them for the next workers.
-    modules = warm.new_library_modules(before)
-    conn.send(("ready", None, 0, {"pid": os.getpid(), "modules": modules}))
-    first_batch = True
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            _exit_now()
-        if message is None:
-            _exit_now()
-        shard, path, attempt, first_row = message
+    home: str
+    job_id: str
+    worker: str
+    log_path: str
+    plan_json: str
+    threads: int = 1
+    memory_bytes: int | None = None
+    gpus: tuple[int, ...] = ()
 
-        def progress(rows: int, errors: int, shard: int = shard) -> None:
-            nonlocal first_batch
-            if first_batch:
-                # The job's fixed cost ends here; the timestamp is for latency measurements.
-                first_batch = False
-                print(f"worker {worker} first batch inferred at {time.time():.3f}", flush=True)
-            conn.send(("progress", shard, rows, {"error_rows": errors}))
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "gpus": list(self.gpus)}
 
-        try:
-            result = runner.run(shard, path, progress, attempt=attempt, first_row=first_row)
-        except Exception as exc:
-            text = traceback.format_exc()
-            print(f"shard {shard} failed:\n{text}", file=sys.stderr, flush=True)
-            info: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}", "traceback": text}
-            rows = getattr(exc, "squall_rows", None)  # the failing batch's input rows
-            if rows is not None:
-                info["rows"] = list(rows)
-            conn.send(("failed", shard, 0, info))
-            continue
-        conn.send(
-            (
-                "done",
-                shard,
-                result.rows,
-                {
-                    "error_rows": result.error_rows,
-                    "seconds": result.seconds,
-                    "first_error": result.first_error,
-                    "kept": result.kept,
-                },
-            )
-        )
-        if runner.kill_points.get((shard, attempt)) == "done":
-            os.kill(os.getpid(), signal.SIGKILL)  # an injected fault (SQUALL_FAULT_KILL_WORKER)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerArgs:
+        return cls(**{**data, "gpus": tuple(data.get("gpus", ()))})
 
 
-def _fork_safe(kind: str) -> bool:
-    """Whether workers of a model kind may be forked from the warm pool."""
-    if not kind:
-        return True
-    try:
-        from squall.model.handlers import get_handler
-
-        return bool(get_handler(kind).fork_safe)
-    except Exception:
-        return True  # an unknown kind: the worker reports it
-
-
-def _model_type(home: str, job_id: str) -> str:
-    """The kind of the job's model (``sklearn``, ...), or "" when it cannot be read (the
-    worker reads the plan and the model itself, and reports why)."""
+def _stages(args: WorkerArgs) -> Any:
+    """The workspace's stages, for a job whose file columns name stage paths; else None."""
     import json
 
-    from squall.batch.plan import JobPlan
+    if not json.loads(args.plan_json).get("file_columns"):
+        return None
     from squall.catalog import Catalog
+    from squall.stages import StageManager
 
     try:
-        row = Catalog(Path(home) / "catalog.db").query_one(
-            "SELECT spec FROM jobs WHERE id = ?", (job_id,)
-        )
-        if row is None:
-            return ""
-        manifest = Path(JobPlan.from_json(row["spec"]).model_path) / "manifest.json"
-        return str(json.loads(manifest.read_text())["model_type"])
-    except Exception:
-        return ""
+        return StageManager(Path(args.home), Catalog(Path(args.home) / "catalog.db"))
+    except Exception as exc:  # the worker fails its shards, saying why
+        log.warning("worker %s: stages not available: %s", args.worker, exc)
+        return None
+
+
+def worker_process(args: WorkerArgs, conn: Connection, supervisor: int) -> NoReturn:
+    """Entry point of a local worker process: the worker loop over its pipe."""
+    before = set(sys.modules)
+    _redirect_output(args.log_path)
+    configure_logging()
+    _exit_with_supervisor(supervisor)
+    if args.gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in args.gpus)
+    resources = Resources(args.threads, args.memory_bytes, args.gpus)
+    worker = args.worker
+
+    def tasks() -> Iterator[ShardTask | None]:
+        while True:
+            try:
+                yield conn.recv()
+            except EOFError:
+                return
+
+    def emit(event: Event) -> None:
+        conn.send(event)
+
+    def on_ready() -> list[str]:
+        _cap_threads(args.threads)
+        origin = "forked by the warm pool" if os.getppid() != supervisor else "spawned"
+        log.info("worker %s ready (pid %s, %s)", worker, os.getpid(), origin)
+        # What loading the model imported: the warm pool imports them for the next workers.
+        return warm.new_library_modules(before)
+
+    stages = _stages(args)
+    run_worker(
+        worker, args.plan_json, stages, tasks(), emit, resources=resources, on_ready=on_ready
+    )
+    _exit_now()
+
+
+def machine_gpus() -> list[int]:
+    """The GPUs this process may use: its ``CUDA_VISIBLE_DEVICES``, else every NVIDIA device."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [int(g) for g in visible.split(",") if g.strip().isdigit()]
+    return sorted(
+        int(p.name[len("nvidia") :])
+        for p in Path("/dev").glob("nvidia[0-9]*")
+        if p.name[len("nvidia") :].isdigit()
+    )
 
 
 class LocalExecutor(Executor):
@@ -217,60 +201,109 @@ class LocalExecutor(Executor):
     of a dead worker's shard, a replacement) starts the pool first and forks from it, so
     only the first such start waits for the imports. When the job has ended the
     supervisor calls ``keep_warm``, which starts the pool for the next job (or tells the
-    running one what this job's model imported).
+    running one what this job's model imported). A model kind that is not fork-safe
+    (its handler says so) always gets spawned workers.
+
+    Resources: ``cpu_requests`` sets each worker's native thread caps (default: its share
+    of the cores); ``memory_requests`` bounds how many workers run at once against the
+    machine's available memory; ``gpu_requests`` gives each worker its own slice of the
+    GPUs (``CUDA_VISIBLE_DEVICES``), and a request larger than the machine's is refused.
     """
 
-    def __init__(self, home: str, job_id: str, log_dir: str) -> None:
-        self.home = home
-        self.job_id = job_id
-        self.log_dir = log_dir
+    def __init__(self, context: ExecutorContext) -> None:
+        super().__init__(context)
+        from squall.batch.plan import JobPlan
+        from squall.model.kinds import is_fork_safe
+
+        self.home = context.home
+        self.job_id = context.job_id
+        self.log_dir = context.log_dir
+        self.plan = JobPlan.from_json(context.plan_json)
         # What workers of this job import: the pool imports them before it forks one (it
         # finds the model kind's libraries itself: the supervisor does not import them).
-        self._kind = _model_type(home, job_id)
-        # A kind whose libraries break when forked (torch) always spawns its workers.
-        self._warm = warm.available() and _fork_safe(self._kind)
+        self._kind = context.model_kind
+        self._warm = warm.available() and is_fork_safe(self._kind)
+        self._gpus = self._gpu_slices()
         self._modules: list[str] = []
         self._spawn = multiprocessing.get_context("spawn")
         self._any_ready = False
         self._procs: dict[str, Any] = {}
         self._conns: dict[str, Connection] = {}
         self._count = 0
+        self._slots: dict[str, int] = {}  # worker -> its GPU slice
+
+    def _gpu_slices(self) -> list[tuple[int, ...]]:
+        wanted = self.plan.gpu_requests
+        if not wanted:
+            return []
+        gpus = machine_gpus()
+        if wanted > len(gpus):
+            raise InvalidSpecError(
+                f"gpu_requests={wanted}, but this machine has {len(gpus)} GPU(s) for workers"
+            )
+        return [tuple(gpus[i : i + wanted]) for i in range(0, len(gpus) - wanted + 1, wanted)]
+
+    def worker_limit(self) -> int | None:
+        limits = []
+        if self._gpus:
+            limits.append(len(self._gpus))
+        if self.plan.memory_bytes:
+            available = psutil.virtual_memory().available
+            limits.append(max(1, available // self.plan.memory_bytes))
+        return min(limits) if limits else None
+
+    def _threads(self) -> int:
+        if self.plan.cpu_requests:
+            return max(1, math.ceil(self.plan.cpu_requests))
+        return max(1, (os.cpu_count() or 1) // max(1, self.plan.num_workers))
 
     def _pool_log(self) -> str:
         return os.path.join(self.home, "run", "warm-pool.log")
 
-    def _fork_warm(self, worker: str, log_path: str) -> tuple[Any, Connection | None]:
+    def _fork_warm(self, args: WorkerArgs) -> tuple[Any, Connection | None]:
         """A worker forked by the warm pool and its pipe, or (None, None) when none runs."""
         ours, theirs = socket.socketpair()
-        proc = warm.fork_worker(
-            [self.home, self.job_id, worker, log_path],
-            os.getpid(),
-            self._kind,
-            self._modules,
-            theirs,
-        )
+        proc = warm.fork_worker(args.to_dict(), os.getpid(), self._kind, self._modules, theirs)
         theirs.close()
         if proc is None:
             ours.close()
             return None, None
         return proc, Connection(ours.detach())
 
+    def _args(self, worker: str) -> WorkerArgs:
+        in_use = {self._slots[w] for w in self._procs if w in self._slots}
+        gpus: tuple[int, ...] = ()
+        if self._gpus:
+            slot = next((i for i in range(len(self._gpus)) if i not in in_use), 0)
+            self._slots[worker] = slot
+            gpus = self._gpus[slot]
+        return WorkerArgs(
+            self.home,
+            self.job_id,
+            worker,
+            os.path.join(self.log_dir, f"{worker}.log"),
+            self.context.plan_json,
+            self._threads(),
+            self.plan.memory_bytes,
+            gpus,
+        )
+
     def start_worker(self) -> str:
         worker = f"w{self._count}"
         self._count += 1
-        log_path = os.path.join(self.log_dir, f"{worker}.log")
+        args = self._args(worker)
         proc: Any = None
         parent: Connection | None = None
         if self._warm:
-            proc, parent = self._fork_warm(worker, log_path)
+            proc, parent = self._fork_warm(args)
             retry = proc is None and self._any_ready  # a retry or a replacement
             if retry and warm.ensure(self._kind, self._modules, self._pool_log(), wait=True):
-                proc, parent = self._fork_warm(worker, log_path)
+                proc, parent = self._fork_warm(args)
         if proc is None:
             parent, child = self._spawn.Pipe(duplex=True)
             proc = self._spawn.Process(
-                target=_worker_main,
-                args=(self.home, self.job_id, worker, log_path, child, os.getpid()),
+                target=worker_process,
+                args=(args, child, os.getpid()),
                 name=f"squall-{worker}",
                 daemon=True,
             )
@@ -279,7 +312,6 @@ class LocalExecutor(Executor):
         assert parent is not None
         self._procs[worker] = proc
         self._conns[worker] = parent
-        self._record_pid(worker, proc.pid)
         return worker
 
     def keep_warm(self) -> None:
@@ -287,36 +319,20 @@ class LocalExecutor(Executor):
             try:
                 warm.ensure(self._kind, self._modules, self._pool_log(), wait=False)
             except Exception as exc:  # the next job spawns its workers instead
-                print(f"warm pool not started: {type(exc).__name__}: {exc}", flush=True)
-
-    def _record_pid(self, worker: str, pid: int | None) -> None:
-        """Note the worker's pid in the catalog, so anyone can check it is gone after the job."""
-        import time
-
-        from squall.catalog import Catalog
-
-        try:
-            Catalog(Path(self.home) / "catalog.db").execute(
-                "INSERT INTO workers (job_id, worker, pid, started) VALUES (?, ?, ?, ?)",
-                (self.job_id, worker, pid, time.time()),
-            )
-        except Exception as exc:  # bookkeeping only: never fail a job over it
-            print(f"worker {worker} (pid {pid}) not recorded: {exc}", flush=True)
+                log.warning("warm pool not started: %s: %s", type(exc).__name__, exc)
 
     def pid(self, worker: str) -> int | None:
         proc = self._procs.get(worker)
         return proc.pid if proc is not None else None
 
-    def submit(
-        self, worker: str, shard: int, path: str, *, attempt: int = 1, first_row: int = 0
-    ) -> None:
+    def submit(self, worker: str, task: ShardTask) -> None:
         # A worker that died just now (its pipe broken, or already forgotten by events() whose
-        # "died" event is still to be handled): its death is reported, and its shard retried.
+        # DIED event is still to be handled): its death is reported, and its shard retried.
         conn = self._conns.get(worker)
         if conn is None:
             return
         with contextlib.suppress(OSError):
-            conn.send((shard, path, attempt, first_row))
+            conn.send(task)
 
     def events(self, timeout: float) -> list[Event]:
         by_handle: dict[Any, tuple[str, str]] = {}
@@ -334,12 +350,12 @@ class LocalExecutor(Executor):
                 conn = self._conns[worker]
                 try:
                     while conn.poll():
-                        kind, shard, rows, info = conn.recv()
-                        if kind == "ready":
+                        event: Event = conn.recv()
+                        if event.kind is EventKind.READY:
                             self._any_ready = True
-                            learned = info.pop("modules", None) or ()
+                            learned = event.modules
                             self._modules = list(dict.fromkeys([*self._modules, *learned]))
-                        out.append(Event(kind, worker, shard, rows, info))
+                        out.append(event)
                 except (EOFError, OSError):
                     dead.append(worker)
             else:
@@ -347,7 +363,7 @@ class LocalExecutor(Executor):
         for worker in dict.fromkeys(dead):
             proc = self._procs[worker]
             proc.join(timeout=5)
-            out.append(Event("died", worker, info={"exitcode": proc.exitcode}))
+            out.append(Event(EventKind.DIED, worker, exitcode=proc.exitcode))
             self._forget(worker)
         return out
 
@@ -356,6 +372,7 @@ class LocalExecutor(Executor):
         if conn is not None:
             conn.close()
         self._procs.pop(worker, None)
+        self._slots.pop(worker, None)
 
     def stop_worker(self, worker: str) -> None:
         proc = self._procs.get(worker)
@@ -365,10 +382,9 @@ class LocalExecutor(Executor):
         self._forget(worker)
 
     def shutdown(self, grace: float = 3.0) -> None:
-        for worker, conn in list(self._conns.items()):
+        for conn in list(self._conns.values()):
             with contextlib.suppress(OSError):
                 conn.send(None)
-            del worker
         procs = list(self._procs.values())
         for proc in procs:
             proc.join(timeout=grace)

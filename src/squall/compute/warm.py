@@ -232,9 +232,13 @@ class WarmProcess:
 
 
 def fork_worker(
-    args: list[str], supervisor: int, kind: str, modules: list[str], worker_end: socket.socket
+    args: dict[str, Any],
+    supervisor: int,
+    kind: str,
+    modules: list[str],
+    worker_end: socket.socket,
 ) -> WarmProcess | None:
-    """A worker forked by the running pool: ``_worker_main(*args, worker_end, supervisor)``.
+    """A worker forked by the running pool: ``local.worker_process(args, worker_end, supervisor)``.
 
     None when no pool runs or it did not fork; the caller then spawns the worker.
     """

@@ -198,11 +198,10 @@ class _Pool:
             torch = sys.modules.get("torch")
             if torch is not None:
                 torch.seed()
-            from squall.compute.local import _worker_main
+            from squall.compute.local import WorkerArgs, worker_process
 
-            home, job_id, worker, log_path = request["args"]
-            _worker_main(home, job_id, worker, log_path, Connection(fd), int(request["supervisor"]))
-            code = 0
+            args = WorkerArgs.from_dict(request["args"])
+            worker_process(args, Connection(fd), int(request["supervisor"]))
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:

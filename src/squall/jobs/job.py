@@ -51,6 +51,15 @@ class Job:
         row = self._row()
         self.name: str = row["name"]
 
+    @property
+    def session(self) -> Session:
+        """The session (workspace) the job belongs to."""
+        return self._session
+
+    def record(self) -> dict[str, Any]:
+        """The job's catalog row, its liveness checked (a dead supervisor's job ends)."""
+        return self._row()
+
     def _row(self) -> dict[str, Any]:
         catalog = self._session.catalog
         row = catalog.query_one("SELECT * FROM jobs WHERE id = ?", (self.id,))

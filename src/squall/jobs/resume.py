@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from squall.batch.output import part_name
-from squall.batch.parquet_shards import is_parquet_ref, shard_input_exists
+from squall.batch.shards import ParquetRowGroups, parse_shard_ref
 from squall.batch.plan import JobPlan
 from squall.errors import JobNotResumableError
 from squall.jobs import reservation
 from squall.jobs import status as st
+from squall.jobs.launch import launch_supervisor
 
 if TYPE_CHECKING:
     from squall.jobs.job import Job
@@ -38,7 +39,7 @@ def _refuse(job: Job, why: str) -> JobNotResumableError:
 
 
 def _check(job: Job, row: dict[str, Any], plan: JobPlan) -> None:
-    catalog = job._session.catalog
+    catalog = job.session.catalog
     status = row["status"]
     if status == st.DONE:
         raise _refuse(job, "it is DONE; its output is complete")
@@ -61,7 +62,7 @@ def _check(job: Job, row: dict[str, Any], plan: JobPlan) -> None:
         s["path"]
         for s in shards
         if not (s["status"] == "DONE" and (out_dir / part_name(s["shard"])).exists())
-        and not shard_input_exists(s["path"])
+        and not parse_shard_ref(s["path"]).exists()
     ]
     if missing:
         missing = [_shown(p) for p in missing]
@@ -79,23 +80,22 @@ def _check(job: Job, row: dict[str, Any], plan: JobPlan) -> None:
 
 def _shown(path: str) -> str:
     """A shard's input as a name: a staged shard's file name, or the input file it read."""
-    if is_parquet_ref(path):
-        import json
-
-        return "input file " + os.path.basename(json.loads(path)["parquet_ref"])
-    return os.path.basename(path)
+    ref = parse_shard_ref(path)
+    if isinstance(ref, ParquetRowGroups):
+        return "input file " + os.path.basename(ref.path)
+    return os.path.basename(ref.path)
 
 
 def _previous_supervisor_running(row: dict[str, Any]) -> bool:
     """Whether the job's last supervisor still runs; one that recorded the end gets to exit."""
     pid = row["supervisor_pid"]
-    if not st._alive(pid, row["started_time"]):
+    if not st.process_alive(pid, row["started_time"]):
         return False
     if row["status"] == st.INTERNAL_ERROR:
         return True  # its heartbeat stopped, yet it runs: hung, and only its owner may end it
     with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
         psutil.Process(pid).wait(timeout=_EXIT_WAIT_S)
-    return st._alive(pid, row["started_time"])
+    return st.process_alive(pid, row["started_time"])
 
 
 def _end_leftovers(row: dict[str, Any]) -> None:
@@ -128,10 +128,8 @@ def _end_leftovers(row: dict[str, Any]) -> None:
 
 def resume_job(job: Job) -> str:
     """Start a new supervisor for ``job``; raise ``JobNotResumableError`` when it cannot be."""
-    from squall.jobs.submit import launch_supervisor
-
-    catalog = job._session.catalog
-    row = job._row()
+    catalog = job.session.catalog
+    row = job.record()
     plan = JobPlan.from_json(row["spec"])
     _check(job, row, plan)
     _end_leftovers(row)
@@ -155,7 +153,7 @@ def resume_job(job: Job) -> str:
         )
     with open(job.scratch_dir / "logs" / "supervisor.log", "a") as log:
         log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resuming a {row['status']} job\n")
-    pid = launch_supervisor(job._session.home, job.id, job.scratch_dir / "logs")
+    pid = launch_supervisor(job.session.home, job.id, job.scratch_dir / "logs")
     catalog.execute(
         "UPDATE jobs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE id = ?", (pid, job.id)
     )

@@ -57,7 +57,7 @@ def finish(
     )
 
 
-def _alive(pid: int | None, since: float | None) -> bool:
+def process_alive(pid: int | None, since: float | None) -> bool:
     if not pid:
         return False
     try:
@@ -86,10 +86,10 @@ def check_liveness(catalog: Catalog, row: dict[str, Any]) -> dict[str, Any]:
     if beat is None:
         started = row["created_time"]
         stale = now - started > cfg.supervisor_start_timeout_s
-        dead = stale or (pid is not None and not _alive(pid, row["started_time"] or now))
+        dead = stale or (pid is not None and not process_alive(pid, row["started_time"] or now))
     else:
         # A resumed job has a fresh heartbeat before its new supervisor records its pid.
-        gone = pid is not None and not _alive(pid, row["started_time"])
+        gone = pid is not None and not process_alive(pid, row["started_time"])
         dead = now - beat > cfg.heartbeat_timeout_s or gone
     if not dead:
         return row

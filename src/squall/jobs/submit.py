@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,12 +17,14 @@ from squall.batch.partition import is_partitioned, stage_partitions
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import ShardInfo, empty_shard, input_batches, stage_batches
 from squall.batch.validate import make_job_name, plan_job
+from squall.compute.base import check_pool
 from squall.errors import AlreadyExistsError, InvalidSpecError
 from squall.jobs import reservation
 from squall.jobs import status as st
 from squall.jobs.job import Job
+from squall.jobs.launch import launch_supervisor
 
-__all__ = ["launch_supervisor", "submit_batch"]
+__all__ = ["submit_batch"]
 
 # Shards are the unit of scheduling, retry and output files. Workers start on the first
 # shard while later ones are staged, so shards stay moderate: a few batches each.
@@ -41,43 +41,6 @@ def _shard_rows(job_spec: JobSpec, batch_rows: int, has_files: bool) -> int:
         return job_spec.shard_rows
     # Files are fetched per row: keep their shards small so a retry costs little.
     return max(batch_rows, DEFAULT_FILE_SHARD_ROWS if has_files else DEFAULT_SHARD_ROWS)
-
-
-# A short-lived launcher starts the supervisor and exits at once: the supervisor is then
-# nobody's child in the caller (no zombie to reap, no Popen left running to warn about).
-# The supervisor leads a new session, so its process group id is its pid (resume.py ends a
-# dead supervisor's leftovers by that group). Run with -S: it needs only the standard library.
-_LAUNCHER = """\
-import os, subprocess, sys
-with open(sys.argv[1], "ab") as log:
-    proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)
-sys.stdout.write(str(proc.pid))
-sys.stdout.flush()
-os._exit(0)
-"""
-
-
-def launch_supervisor(home: Path, job_id: str, log_dir: Path) -> int:
-    """Start the job's supervisor, detached from the caller (it outlives it); return its pid."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / "supervisor.log"
-    command = [sys.executable, "-m", "squall.jobs.supervisor", str(home), job_id]
-    with subprocess.Popen(
-        [sys.executable, "-S", "-c", _LAUNCHER, str(log), *command],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        close_fds=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    ) as launcher:
-        out, _ = launcher.communicate()
-    if launcher.returncode != 0 or not out.strip().isdigit():
-        raise RuntimeError(
-            f"could not start the supervisor of job {job_id} "
-            f"(its launcher exited with {launcher.returncode})"
-        )
-    return int(out)
 
 
 def _record_job(
@@ -143,6 +106,7 @@ def submit_batch(
     job_spec: JobSpec | None = None,
 ) -> Job:
     job_spec = job_spec if job_spec is not None else JobSpec()
+    compute_pool = check_pool(compute_pool)
     job_name = make_job_name(job_spec)
     plan, schema = plan_job(
         session,

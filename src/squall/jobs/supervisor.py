@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -23,11 +24,20 @@ from typing import Any
 import psutil
 
 from squall.batch.plan import JobPlan
-from squall.catalog import Catalog
-from squall.compute import Event, Executor, get_executor
+from squall.batch.shards import parse_shard_ref
+from squall.compute.base import (
+    Event,
+    EventKind,
+    Executor,
+    ExecutorContext,
+    ShardTask,
+    create_executor,
+)
 from squall.config import settings
 from squall.errors import redact
 from squall.jobs import status as st
+from squall.jobs.store import JobStore
+from squall.logs import configure_logging
 
 __all__ = ["Supervisor", "main"]
 
@@ -36,23 +46,23 @@ __all__ = ["Supervisor", "main"]
 # Every worker runs this module as its main module too, so it stays light.
 
 
+_logger = logging.getLogger("squall.supervisor")
+
+
 def log(message: str) -> None:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(f"{stamp} {redact(message)}", flush=True)
+    _logger.info(redact(message))
 
 
 class _Heartbeat(threading.Thread):
-    def __init__(self, catalog: Catalog, job_id: str, interval: float) -> None:
+    def __init__(self, store: JobStore, job_id: str, interval: float) -> None:
         super().__init__(name="squall-heartbeat", daemon=True)
-        self.catalog, self.job_id, self.interval = catalog, job_id, interval
+        self.store, self.job_id, self.interval = store, job_id, interval
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
             try:
-                self.catalog.execute(
-                    "UPDATE jobs SET heartbeat = ? WHERE id = ?", (time.time(), self.job_id)
-                )
+                self.store.heartbeat(self.job_id)
             except Exception as exc:  # a busy catalog must not kill the heartbeat
                 log(f"heartbeat not recorded: {exc}")
 
@@ -65,11 +75,14 @@ class JobEnded(Exception):
 
 
 class Supervisor:
-    def __init__(self, home: Path, job_id: str) -> None:
+    """Drives one job; ``executor`` runs its workers (default: its compute pool's executor,
+    built when the first worker is needed). Tests hand it a scripted one."""
+
+    def __init__(self, home: Path, job_id: str, executor: Executor | None = None) -> None:
         self.home = home
         self.job_id = job_id
-        self.catalog = Catalog(home / "catalog.db")
-        row = self.catalog.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        self.store = JobStore(home)
+        row = self.store.job(job_id)
         if row is None:
             raise LookupError(f"job {job_id} is not in the catalog")
         self.job = row
@@ -86,7 +99,7 @@ class Supervisor:
         self.exit_codes: dict[int, list[Any]] = collections.defaultdict(list)
         self.startup_deaths = 0
         self.first_error: tuple[int, str] | None = None
-        self.executor: Executor | None = None
+        self.executor: Executor | None = executor
         self.staging = True
         self._last_flush = 0.0
 
@@ -94,19 +107,15 @@ class Supervisor:
     def _load_shards(self) -> None:
         """Queue the shards recorded since the last call (staging adds them as it goes)."""
         known = max(self.shards, default=-1)
-        rows = self.catalog.query(
-            "SELECT shard, path, rows, first_row, status, attempts, error_rows FROM shards "
-            "WHERE job_id = ? AND shard > ? ORDER BY shard",
-            (self.job_id, known),
-        )
+        rows = self.store.shards_after(self.job_id, known)
         out_dir = Path(self.plan.output_dir)
         for r in rows:
             self.shards[r["shard"]] = r
             committed = False
-            if r["status"] == "DONE":  # a resumed job's shard, committed by an earlier run
-                from squall.batch.output import part_name
+            if r["status"] == st.DONE:  # a resumed job's shard, committed by an earlier run
+                from squall.batch.sink import PartSink
 
-                committed = (out_dir / part_name(r["shard"])).exists()
+                committed = PartSink(out_dir).committed(r["shard"])
             if not committed:
                 r["error_rows"] = 0
                 self.queue.append(r["shard"])
@@ -115,10 +124,7 @@ class Supervisor:
 
     def _check_job(self) -> None:
         """End the run when cancel was asked, the job ended elsewhere, or staging died."""
-        row = self.catalog.query_one(
-            "SELECT status, cancel_requested, staging, stager_pid FROM jobs WHERE id = ?",
-            (self.job_id,),
-        )
+        row = self.store.run_state(self.job_id)
         if row is None:
             raise JobEnded(st.CANCELLED, "the job's record was deleted")
         if row["cancel_requested"]:
@@ -130,29 +136,14 @@ class Supervisor:
             raise JobEnded(st.FAILED, "the process staging the input stopped before it finished")
 
     def _cancel_requested(self) -> bool:
-        row = self.catalog.query_one(
-            "SELECT cancel_requested FROM jobs WHERE id = ?", (self.job_id,)
-        )
-        return bool(row and row["cancel_requested"])
+        return self.store.cancel_requested(self.job_id)
 
     def _flush_progress(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_flush < 0.5:
             return
         self._last_flush = now
-        with self.catalog.connect() as con:
-            for shard, rows in self.shard_rows.items():
-                con.execute(
-                    "UPDATE shards SET rows_done = ?, error_rows = ? WHERE job_id = ? AND shard = ?",
-                    (rows, self.shard_errors.get(shard, 0), self.job_id, shard),
-                )
-            con.execute(
-                "UPDATE jobs SET rows_done = (SELECT COALESCE(SUM(rows_done), 0) FROM shards WHERE job_id = ?), "
-                "shards_done = (SELECT COUNT(*) FROM shards WHERE job_id = ? AND status = 'DONE'), "
-                "error_rows = (SELECT COALESCE(SUM(error_rows), 0) FROM shards WHERE job_id = ?) "
-                "WHERE id = ?",
-                (self.job_id, self.job_id, self.job_id, self.job_id),
-            )
+        self.store.record_progress(self.job_id, self.shard_rows, self.shard_errors)
 
     # -- scheduling -----------------------------------------------------------------------
     def _assign(self, worker: str) -> None:
@@ -167,30 +158,11 @@ class Supervisor:
         self.shard_errors[shard] = 0
         info["attempts"] += 1
         self.run_attempts[shard] += 1
-        with self.catalog.connect() as con:
-            con.execute(
-                "UPDATE shards SET status = 'RUNNING', attempts = ?, worker = ?, rows_done = 0 "
-                "WHERE job_id = ? AND shard = ?",
-                (info["attempts"], worker, self.job_id, shard),
-            )
-            con.execute(
-                "INSERT OR REPLACE INTO shard_attempts (job_id, shard, attempt, worker, started) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (self.job_id, shard, info["attempts"], worker, time.time()),
-            )
+        self.store.shard_running(self.job_id, shard, info["attempts"], worker)
         log(f"shard {shard} ({info['rows']} rows) -> worker {worker}, attempt {info['attempts']}")
         self.executor.submit(
-            worker, shard, info["path"], attempt=info["attempts"], first_row=info["first_row"]
-        )
-
-    def _end_attempt(
-        self, con: Any, shard: int, status: str, when: float, rows: int | None = None
-    ) -> None:
-        """Record how the shard's current attempt ended (for the job's shard timeline)."""
-        con.execute(
-            "UPDATE shard_attempts SET status = ?, ended = ?, rows = ? "
-            "WHERE job_id = ? AND shard = ? AND attempt = ?",
-            (status, when, rows, self.job_id, shard, self.shards[shard]["attempts"]),
+            worker,
+            ShardTask(shard, parse_shard_ref(info["path"]), info["attempts"], info["first_row"]),
         )
 
     def _shard_span(self, shard: int) -> str:
@@ -200,67 +172,53 @@ class Supervisor:
 
     def _on_event(self, ev: Event) -> None:
         assert self.executor is not None
-        if ev.kind == "ready":
+        if ev.kind is EventKind.READY:
             self.starting.discard(ev.worker)
             self._assign(ev.worker)
-        elif ev.kind == "progress" and ev.shard is not None:
+        elif ev.kind is EventKind.PROGRESS and ev.shard is not None:
             self.shard_rows[ev.shard] = self.shard_rows.get(ev.shard, 0) + ev.rows
-            errors = ev.info.get("error_rows", 0)
-            self.shard_errors[ev.shard] = self.shard_errors.get(ev.shard, 0) + errors
-        elif ev.kind == "done" and ev.shard is not None:
+            self.shard_errors[ev.shard] = self.shard_errors.get(ev.shard, 0) + ev.error_rows
+        elif ev.kind is EventKind.DONE and ev.shard is not None:
             self.busy.pop(ev.worker, None)
             self.shard_rows[ev.shard] = ev.rows
             self.startup_deaths = 0
-            errors = ev.info.get("error_rows", 0)
+            errors = ev.error_rows
             self.shards[ev.shard]["error_rows"] = errors
-            if ev.info.get("first_error") and self.first_error is None:
-                self.first_error = tuple(ev.info["first_error"])  # type: ignore[assignment]
-            now = time.time()
-            with self.catalog.connect() as con:
-                con.execute(
-                    "UPDATE shards SET status = 'DONE', rows_done = ?, error_rows = ?, completed = ?, error = NULL "
-                    "WHERE job_id = ? AND shard = ?",
-                    (ev.rows, errors, now, self.job_id, ev.shard),
-                )
-                con.execute(
-                    "UPDATE jobs SET first_output_time = COALESCE(first_output_time, ?) WHERE id = ?",
-                    (now, self.job_id),
-                )
-                self._end_attempt(con, ev.shard, "DONE", now, ev.rows)
+            if ev.first_error and self.first_error is None:
+                self.first_error = (int(ev.first_error[0]), str(ev.first_error[1]))
+            self.store.shard_done(
+                self.job_id, ev.shard, ev.rows, errors, self.shards[ev.shard]["attempts"]
+            )
             del self.shard_rows[ev.shard]
             self.shard_errors.pop(ev.shard, None)
             self._flush_progress(force=True)
-            kept = " (part committed by an earlier attempt, kept)" if ev.info.get("kept") else ""
+            kept = " (part committed by an earlier attempt, kept)" if ev.kept else ""
             failed = f", {errors} failed" if errors else ""
             log(
                 f"shard {ev.shard} done by {ev.worker}: {ev.rows} rows{failed} in "
-                f"{ev.info.get('seconds', 0):.2f}s{kept}"
+                f"{ev.seconds:.2f}s{kept}"
             )
             if not self.staging:
                 self._check_error_rate()
             self._assign(ev.worker)
-        elif ev.kind == "failed":
-            error = ev.info.get("error", "unknown error")
+        elif ev.kind is EventKind.FAILED:
+            error = ev.error or "unknown error"
             if ev.shard is None:
-                raise JobEnded(st.FAILED, f"worker {ev.worker} could not start: {error}")
-            with self.catalog.connect() as con:
-                con.execute(
-                    "UPDATE shards SET status = 'FAILED', error = ? WHERE job_id = ? AND shard = ?",
-                    (error, self.job_id, ev.shard),
-                )
-                self._end_attempt(con, ev.shard, "FAILED", time.time())
-            rows = ev.info.get("rows")
+                startup = ev.traceback if ev.startup and ev.traceback else error
+                raise JobEnded(st.FAILED, f"worker {ev.worker} could not start: {startup}")
+            self.store.shard_failed(self.job_id, ev.shard, error, self.shards[ev.shard]["attempts"])
+            rows = ev.batch_rows
             where = f" in its batch of input rows {rows[0]}..{rows[1]}" if rows else ""
             raise JobEnded(
                 st.FAILED,
                 f"{self._shard_span(ev.shard)} failed on worker {ev.worker}{where}: {error}",
             )
-        elif ev.kind == "died":
+        elif ev.kind is EventKind.DIED:
             self._on_death(ev)
 
     def _on_death(self, ev: Event) -> None:
         assert self.executor is not None
-        code = ev.info.get("exitcode")
+        code = ev.exitcode
         self.starting.discard(ev.worker)
         if ev.worker in self.idle:
             self.idle.remove(ev.worker)
@@ -282,12 +240,11 @@ class Supervisor:
         attempts = self.shards[shard]["attempts"]
         self.exit_codes[shard].append(code)
         log(f"worker {ev.worker} died (exit code {code}) during shard {shard}, attempt {attempts}")
-        with self.catalog.connect() as con:
-            self._end_attempt(con, shard, "DIED", time.time())
-        from squall.batch.output import remove_temp_parts
+        self.store.end_attempt(self.job_id, shard, attempts, "DIED")
+        from squall.batch.sink import PartSink
 
         # Only a dead worker wrote these: nothing can still be writing them.
-        for name in remove_temp_parts(Path(self.plan.output_dir), shard):
+        for name in PartSink(self.plan.output_dir).discard_attempts(shard):
             log(f"removed {name}, left by the dead attempt")
         tries = self.run_attempts[shard]
         if tries > self.plan.max_retries:
@@ -297,40 +254,42 @@ class Supervisor:
                 f"{self._shard_span(shard)} failed {tries} times: its worker died on every "
                 f"attempt (exit codes {codes}); max_retries={self.plan.max_retries}",
             )
-        self.catalog.execute(
-            "UPDATE shards SET status = 'PENDING', rows_done = 0 WHERE job_id = ? AND shard = ?",
-            (self.job_id, shard),
-        )
+        self.store.shard_pending(self.job_id, shard)
         self.queue.appendleft(shard)
         if self.idle:
             self._assign(self.idle.pop())
         else:
             self._start_worker()
 
+    def _context(self) -> ExecutorContext:
+        return ExecutorContext(
+            str(self.home), self.job_id, str(self.log_dir), self.job["spec"], _model_kind(self.plan)
+        )
+
     def _start_worker(self) -> None:
         assert self.executor is not None
         worker = self.executor.start_worker()
         self.starting.add(worker)
         log(f"worker {worker} starting")
+        pid = self.executor.pid(worker)
+        if pid is not None:
+            try:
+                self.store.record_worker(self.job_id, worker, pid)
+            except Exception as exc:  # bookkeeping only: never fail a job over it
+                log(f"worker {worker} (pid {pid}) not recorded: {exc}")
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> str:
         cfg = settings()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        ok = self.catalog.execute(
-            "UPDATE jobs SET status = ?, started_time = COALESCE(started_time, ?), heartbeat = ?, supervisor_pid = ?, "
-            "message = CASE WHEN message = 'resuming' THEN NULL ELSE message END "
-            "WHERE id = ? AND status = ?",
-            (st.RUNNING, time.time(), time.time(), os.getpid(), self.job_id, st.PENDING),
-        )
-        if not ok:
+        if not self.store.start_run(self.job_id, os.getpid()):
             if self._cancel_requested():
                 log("job cancelled before it started")
-                st.finish(self.catalog, self.job_id, st.CANCELLED, "cancelled before it started")
+                self.store.finish(self.job_id, st.CANCELLED, "cancelled before it started")
                 return st.CANCELLED
             log("job is no longer PENDING; nothing to do")
             return "SKIPPED"
-        heartbeat = _Heartbeat(self.catalog, self.job_id, cfg.heartbeat_interval_s)
+        heartbeat = _Heartbeat(self.store, self.job_id, cfg.heartbeat_interval_s)
         heartbeat.start()
         final, message = st.FAILED, "unknown"
         try:
@@ -356,12 +315,12 @@ class Supervisor:
         # Logged before the end is recorded: whoever waited for the end finds it in the log.
         log(f"job ended {final}: {message}")
         if final == st.DONE:
-            st.finish(self.catalog, self.job_id, st.DONE, message)
+            self.store.finish(self.job_id, st.DONE, message)
             from squall.batch.staging import remove_shards
 
             remove_shards(Path(self.plan.scratch_dir) / "input")
         else:
-            st.finish(self.catalog, self.job_id, final, message)
+            self.store.finish(self.job_id, final, message)
         if self.executor is not None:
             self.executor.keep_warm()  # after the end is recorded: no one waits for it
         return final
@@ -373,22 +332,25 @@ class Supervisor:
         # Workers start first: loading their libraries and the model is most of a job's
         # fixed cost, and it runs while the supervisor does the rest of its start.
         if self.queue or self.staging:
-            self.executor = get_executor(
-                plan.compute_pool, str(self.home), self.job_id, str(self.log_dir)
-            )
+            if self.executor is None:
+                self.executor = create_executor(plan.compute_pool, self._context())
             wanted = plan.num_workers if self.staging else min(plan.num_workers, len(self.queue))
+            limit = self.executor.worker_limit()
+            if limit is not None and limit < wanted:
+                log(
+                    f"running {limit} worker(s), not {wanted}: that is what the compute pool's "
+                    "memory and GPUs allow for this job's memory_requests and gpu_requests"
+                )
+                wanted = limit
             for _ in range(wanted):
                 self._start_worker()
-        from squall.batch.output import (
-            ERROR_COLUMN,
-            check_parts,
-            remove_temp_parts,
-            write_success,
-        )
+        from squall.batch.output import ERROR_COLUMN
+        from squall.batch.sink import PartSink
 
+        sink = PartSink(plan.output_dir)
         # Temporary files of a previous run's attempts. The workers just started write
         # nothing before they are handed a shard, which happens below.
-        stray = remove_temp_parts(Path(plan.output_dir))
+        stray = sink.discard_attempts()
         log(
             f"job {self.job['name']}: model {plan.model_name}/{plan.version_name} "
             f"function {plan.function}, output {plan.output_location}, "
@@ -413,18 +375,11 @@ class Supervisor:
         self._check_job()
         self._check_error_rate()
         rows = sum(s["rows"] for s in self.shards.values())
-        problem = check_parts(
-            Path(plan.output_dir),
+        errors = sum(s["error_rows"] for s in self.shards.values())
+        problem = sink.complete(
             {s: info["rows"] for s, info in self.shards.items()},
             per_row=plan.function_kind != "partitioned",
-        )
-        if problem:
-            raise JobEnded(st.FAILED, f"output check failed, _SUCCESS not written: {problem}")
-        remove_temp_parts(Path(plan.output_dir))
-        errors = sum(s["error_rows"] for s in self.shards.values())
-        write_success(
-            Path(plan.output_dir),
-            {
+            summary={
                 "job": self.job["name"],
                 "rows": rows,
                 "error_rows": errors,
@@ -432,6 +387,8 @@ class Supervisor:
                 "completed": time.time(),
             },
         )
+        if problem:
+            raise JobEnded(st.FAILED, f"output check failed, _SUCCESS not written: {problem}")
         failed = f" ({errors} with errors in {ERROR_COLUMN})" if errors else ""
         return st.DONE, f"{rows} rows written to {plan.output_location}{failed}"
 
@@ -453,6 +410,18 @@ class Supervisor:
             )
 
 
+def _model_kind(plan: JobPlan) -> str:
+    """The kind of the job's model (``sklearn``, ...), or "" when it cannot be read (the
+    workers read the model themselves, and report why)."""
+    import json
+
+    try:
+        manifest = Path(plan.model_path) / "manifest.json"
+        return str(json.loads(manifest.read_text())["model_type"])
+    except Exception:
+        return ""
+
+
 def _process_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -468,12 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m squall.jobs.supervisor HOME JOB_ID", file=sys.stderr)
         return 2
     home, job_id = Path(args[0]), args[1]
+    configure_logging()
     try:
         result = Supervisor(home, job_id).run()
     except Exception:
         log(traceback.format_exc())
-        catalog = Catalog(home / "catalog.db")
-        st.finish(catalog, job_id, st.FAILED, "supervisor could not start; see the job's log")
+        JobStore(home).finish(job_id, st.FAILED, "supervisor could not start; see the job's log")
         return 1
     return 0 if result in (st.DONE, "SKIPPED") else 1
 

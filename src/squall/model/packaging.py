@@ -18,9 +18,9 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -36,6 +36,11 @@ from squall.model._manifest import (
 from squall.model._params import resolve_params
 from squall.model._specs import ModelSignature
 from squall.model.handlers import find_handler, get_handler
+from squall.model.handlers.base import CallMode
+from squall.model.resources import Resources
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "MANIFEST_FILE",
@@ -185,10 +190,19 @@ def save_model(
 class LoadedModel:
     """A saved model, loaded: call its functions with DataFrames."""
 
-    def __init__(self, manifest: Manifest, model: Any, folder: Path) -> None:
+    def __init__(
+        self, manifest: Manifest, model: Any, folder: Path, call_mode: CallMode = "batch"
+    ) -> None:
         self.manifest = manifest
         self.model = model  # what the kind's handler loaded: one callable per function
         self.folder = folder
+        self.call_mode: CallMode = call_mode  # "stream": functions take a shard's batches
+
+    def close(self) -> None:
+        """Free what the loaded model holds (its ``close()``, when its kind gives it one)."""
+        close = getattr(self.model, "close", None)
+        if callable(close):
+            close()
 
     def __repr__(self) -> str:
         return (
@@ -212,6 +226,29 @@ class LoadedModel:
 
         return call
 
+    def bind_stream(
+        self, function_name: str | None = None, params: Mapping[str, Any] | None = None
+    ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pd.DataFrame]]:
+        """``batches -> outputs`` for a kind whose functions take a whole shard as a stream.
+
+        Each output the model yields is checked against the signature; the caller matches
+        output rows to input rows (one each, in order).
+        """
+        info = self.manifest.resolve_function(function_name)
+        kwargs = resolve_params(info.signature, params, info.name)
+        method = getattr(self.model, info.name)
+        signature = info.signature
+
+        def call(batches: Iterator[pa.RecordBatch]) -> Iterator[pd.DataFrame]:
+            import pyarrow as pa
+
+            for out in method(batches, **kwargs):
+                if isinstance(out, pa.Table | pa.RecordBatch):
+                    out = out.to_pandas()
+                yield check_output(out, signature, None, info.name)
+
+        return call
+
     def call(
         self,
         function_name: str | None,
@@ -222,9 +259,13 @@ class LoadedModel:
         return self.bind(function_name, params)(X)
 
 
-def load_model(folder: str | os.PathLike[str]) -> LoadedModel:
-    """Load the model saved in ``folder``; works in a process that never saw its code."""
+def load_model(folder: str | os.PathLike[str], resources: Resources | None = None) -> LoadedModel:
+    """Load the model saved in ``folder``; works in a process that never saw its code.
+
+    ``resources`` is what the calling worker may use (device, threads), for its handler.
+    """
     folder = Path(folder).resolve()
     manifest = read_manifest(folder)
-    model = get_handler(manifest.model_type).load(folder, manifest)
-    return LoadedModel(manifest, model, folder)
+    handler = get_handler(manifest.model_type)
+    model = handler.load(folder, manifest, resources)
+    return LoadedModel(manifest, model, folder, handler.call_mode)

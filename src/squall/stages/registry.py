@@ -1,26 +1,34 @@
 """Stage kinds by name. An external stage's kind is its URL's scheme (``s3://`` -> ``"s3"``).
 
-A kind is a ``"module:Class"`` string, imported on first use, so ``import squall`` needs no
-optional backend (s3fs) and a missing one is reported with the extra that installs it.
-To add a kind, add an entry here and implement :class:`squall.stages.base.Stage`.
+A kind is a ``"module:Class"`` entry of a :class:`squall.plugins.PluginRegistry`, imported
+on first use, so ``import squall`` needs no optional backend (s3fs) and a missing one is
+reported with the extra that installs it. To add a kind, add an entry here (or assign one:
+``STAGE_KINDS["memory"] = "pkg.module:MemoryStage"``) and implement
+:class:`squall.stages.base.Stage`.
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import cast
 from urllib.parse import urlsplit
 
-from squall.errors import InvalidArgumentError, MissingExtraError, NotSupportedError
+from squall.errors import InvalidArgumentError
+from squall.plugins import Plugin, PluginRegistry
 from squall.stages.base import Stage
 
 __all__ = ["INTERNAL", "STAGE_KINDS", "kind_of_url", "stage_class"]
 
 INTERNAL = "internal"
 
-STAGE_KINDS: dict[str, str] = {
-    INTERNAL: "squall.stages.internal:InternalStage",
-    "s3": "squall.stages.s3:S3Stage",
-}
+STAGE_KINDS = PluginRegistry(
+    "stage kind",
+    "stages",
+    Stage,
+    {
+        INTERNAL: Plugin("squall.stages.internal:InternalStage"),
+        "s3": Plugin("squall.stages.s3:S3Stage", extra="s3"),
+    },
+)
 
 
 def kind_of_url(url: str) -> str:
@@ -61,25 +69,4 @@ _OTHER_STORES = {
 
 def stage_class(kind: str) -> type[Stage]:
     """The Stage subclass implementing ``kind``, imported now."""
-    try:
-        target = STAGE_KINDS[kind]
-    except KeyError:
-        raise InvalidArgumentError(
-            f"unknown stage kind {kind!r}; known kinds: {', '.join(sorted(STAGE_KINDS))}"
-        ) from None
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and (
-            exc.name == module_name or module_name.startswith(exc.name + ".")
-        ):
-            raise NotSupportedError(
-                f"{kind} stages are not available in this version of squall "
-                f"(module {module_name} is missing)"
-            ) from exc
-        raise MissingExtraError(exc.name or kind, kind, f"a {kind} stage") from exc
-    cls = getattr(module, attr)
-    if not (isinstance(cls, type) and issubclass(cls, Stage)):
-        raise TypeError(f"{target} is not a Stage subclass")
-    return cls
+    return cast(type[Stage], STAGE_KINDS.load(kind))

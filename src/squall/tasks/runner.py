@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from squall.errors import JobNotFoundError
+from squall.jobs.launch import spawn_detached
 from squall.tasks import store as ds
 from squall.tasks.context import CurrentTask, current_task
 from squall.tasks.dag import DAG, PREDECESSOR_VALUE, DAGTask, check_graph
@@ -50,21 +51,6 @@ class _Cancelled(Exception):
 
 def run_log_path(home: Path, run_id: int) -> Path:
     return home / "dags" / "logs" / f"run-{run_id}.log"
-
-
-def spawn_detached(module: str, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    """``python -m module *args`` in a session of its own (it outlives us), logging to a file."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
 
 
 def configure_logging() -> None:

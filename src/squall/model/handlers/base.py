@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,15 +16,18 @@ from squall.model._infer import as_frame, infer_features
 from squall.model._manifest import FunctionInfo, Manifest
 from squall.model._specs import ModelSignature, ParamGroupSpec, ParamSpec
 from squall.model.custom_model import FunctionKind
+from squall.model.resources import Resources
 
 __all__ = [
     "SAMPLE_ROWS",
+    "CallMode",
     "EstimatorFunctions",
     "ModelHandler",
     "build_functions",
     "sample_frame",
 ]
 
+CallMode = Literal["batch", "stream"]
 SAMPLE_ROWS = 100  # rows of the sample input a function is called on to infer its outputs
 
 
@@ -35,15 +38,28 @@ class ModelHandler(abc.ABC):
     reads them back as an object with one callable per function, taking the input
     DataFrame (columns as in the signature) and the params as keywords.
     ``save_object``/``load_object`` store the bare model, for models nested in others.
+
+    Hooks for large models:
+
+    - ``load`` is handed the worker's ``Resources`` (its device, threads, memory): put the
+      model on ``resources.device``, size thread pools to ``resources.threads``.
+    - The loaded object may have a ``close()``: the worker calls it once, before it exits,
+      to free what the model holds (GPU memory included).
+    - ``fork_safe = False`` declares that the kind's library breaks in a forked child
+      (torch, tokenizers, vLLM): its workers are spawned, never forked from the warm pool.
+    - ``call_mode = "stream"``: each function is called once per shard with an iterator of
+      Arrow record batches (the model's columns) and the params as keywords, and yields
+      outputs (DataFrames or Arrow tables) holding one row per input row, in order; for
+      engines that schedule their own batches. ``"batch"`` (the default) calls it per
+      pandas batch of ``max_batch_rows``.
     """
 
     name: ClassVar[str]
     # Modules a loaded model of this kind needs, imported ahead of the model's loading
     # (compute/warm.py); the handler's own module imports the rest.
     libraries: ClassVar[tuple[str, ...]] = ()
-    # False for kinds whose libraries break in a forked child (torch, tokenizers): their
-    # workers are spawned, never forked from the warm pool.
     fork_safe: ClassVar[bool] = True
+    call_mode: ClassVar[CallMode] = "batch"
     # Whether models of this kind can run on a GPU without being told (their library can).
     gpu_capable: ClassVar[bool] = False
 
@@ -71,7 +87,7 @@ class ModelHandler(abc.ABC):
     ) -> dict[str, FunctionInfo]: ...
 
     @abc.abstractmethod
-    def load(self, folder: Path, manifest: Manifest) -> Any: ...
+    def load(self, folder: Path, manifest: Manifest, resources: Resources | None = None) -> Any: ...
 
     @abc.abstractmethod
     def save_object(self, model: Any, folder: Path) -> None: ...

@@ -18,6 +18,7 @@ from squall.model._pickle import dump_portable, load_pickle
 from squall.model._specs import ModelSignature
 from squall.model.custom_model import CustomModel, ModelContext
 from squall.model.handlers.base import ModelHandler, build_functions, sample_frame
+from squall.model.resources import Resources
 
 __all__ = ["CustomHandler"]
 
@@ -75,7 +76,9 @@ class CustomHandler(ModelHandler):
                 return True
         return False
 
-    def load(self, folder: Path, manifest: Manifest) -> CustomModel:
+    def load(
+        self, folder: Path, manifest: Manifest, resources: Resources | None = None
+    ) -> CustomModel:
         return self.load_object(folder)
 
     def save_object(self, model: Any, folder: Path) -> None:

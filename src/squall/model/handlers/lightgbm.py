@@ -21,6 +21,7 @@ from squall.model._specs import ModelSignature
 from squall.model.handlers.base import EstimatorFunctions, ModelHandler, feature_names
 from squall.model.handlers.explain import explain_methods
 from squall.model.handlers.sklearn import estimator_functions, save_estimator
+from squall.model.resources import Resources
 
 __all__ = ["LightGBMHandler"]
 
@@ -77,7 +78,9 @@ class LightGBMHandler(ModelHandler):
         self.save_object(model, folder)
         return infos
 
-    def load(self, folder: Path, manifest: Manifest) -> EstimatorFunctions:
+    def load(
+        self, folder: Path, manifest: Manifest, resources: Resources | None = None
+    ) -> EstimatorFunctions:
         return _functions(self.load_object(folder), folder, manifest)
 
     def save_object(self, model: Any, folder: Path) -> None:

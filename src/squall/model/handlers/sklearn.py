@@ -20,6 +20,7 @@ from squall.model.handlers.base import (
     sample_frame,
 )
 from squall.model.handlers.explain import add_explain, explain_methods
+from squall.model.resources import Resources
 
 __all__ = ["TARGET_METHODS", "SklearnHandler", "estimator_functions"]
 
@@ -110,7 +111,9 @@ class SklearnHandler(ModelHandler):
         self.save_object(model, folder)
         return infos
 
-    def load(self, folder: Path, manifest: Manifest) -> EstimatorFunctions:
+    def load(
+        self, folder: Path, manifest: Manifest, resources: Resources | None = None
+    ) -> EstimatorFunctions:
         model = self.load_object(folder)
         names = feature_names(model)
         explain = explain_methods(model, folder, manifest, names)

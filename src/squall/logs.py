@@ -1,0 +1,32 @@
+"""How squall's processes log: one formatter for the supervisor and its workers.
+
+A job's supervisor and each of its workers write their own log file (``supervisor.log``,
+``w0.log``, ...), read back tagged ``[supervisor]``/``[wN]`` by ``squall.jobs.logs``. Their
+messages go through ``logging`` under the ``squall`` logger, so a user can raise or lower
+the level (``SQUALL_LOG_LEVEL``, default ``INFO``) or add handlers of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+__all__ = ["DATE_FORMAT", "FORMAT", "configure_logging"]
+
+FORMAT = "%(asctime)s %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def configure_logging(level: str | int | None = None) -> logging.Logger:
+    """Send the ``squall`` logger's records to this process's stdout, once, in one format."""
+    from squall.config import settings
+
+    logger = logging.getLogger("squall")
+    if not any(getattr(h, "_squall", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
+        handler._squall = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level if level is not None else settings().log_level)
+    return logger
