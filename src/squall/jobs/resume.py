@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from squall.batch.output import part_name
-from squall.batch.shards import ParquetRowGroups, parse_shard_ref
 from squall.batch.plan import JobPlan
+from squall.batch.shards import ParquetRowGroups, parse_shard_ref
 from squall.errors import JobNotResumableError
 from squall.jobs import reservation
 from squall.jobs import status as st

@@ -21,6 +21,7 @@ import pandas as pd
 from squall.errors import InvalidArgumentError, MissingExtraError, SignatureError
 from squall.model._manifest import FunctionInfo, Manifest
 from squall.model._specs import ModelSignature
+from squall.model.resources import Resources
 from squall.model.handlers._hf_signatures import CHAT_TASKS, infer_signature, is_chat_signature
 from squall.model.handlers.base import ModelHandler
 
@@ -157,7 +158,11 @@ class HuggingFaceHandler(ModelHandler):
         cores = max(1, (os.cpu_count() or 1) // _CORES_PER_WORKER)
         return max(1, min(cores, fit))
 
-    def load(self, folder: Path, manifest: Manifest) -> PipelineModel:
+    def load(
+        self, folder: Path, manifest: Manifest, resources: Resources | None = None
+    ) -> PipelineModel:
+        # The worker's GPUs are its CUDA_VISIBLE_DEVICES: the pipeline takes cuda:0 when it
+        # owns one (see _device), the CPU otherwise.
         config = json.loads((folder / _CONFIG).read_text(encoding="utf-8"))
         return PipelineModel(folder / _FILES, config, manifest.functions[FUNCTION].signature)
 
