@@ -21,9 +21,9 @@ import pandas as pd
 from squall.errors import InvalidArgumentError, MissingExtraError, SignatureError
 from squall.model._manifest import FunctionInfo, Manifest
 from squall.model._specs import ModelSignature
-from squall.model.resources import Resources
 from squall.model.handlers._hf_signatures import CHAT_TASKS, infer_signature, is_chat_signature
 from squall.model.handlers.base import ModelHandler
+from squall.model.resources import Resources
 
 __all__ = ["FUNCTION", "HuggingFaceHandler", "PipelineModel"]
 
