@@ -88,6 +88,7 @@ class Supervisor:
         self.executor: Executor | None = None
         self.staging = True
         self._last_flush = 0.0
+        self._flushed: tuple[Any, ...] | None = None
 
     # -- catalog --------------------------------------------------------------------------
     def _load_shards(self) -> None:
@@ -139,6 +140,11 @@ class Supervisor:
         if not force and now - self._last_flush < 0.5:
             return
         self._last_flush = now
+        # A write transaction (and the catalog's checkpoint) only when progress moved.
+        seen = (tuple(self.shard_rows.items()), tuple(self.shard_errors.items()))
+        if not force and seen == self._flushed:
+            return
+        self._flushed = seen
         with self.catalog.connect() as con:
             for shard, rows in self.shard_rows.items():
                 con.execute(
