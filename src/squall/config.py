@@ -3,10 +3,40 @@
 from __future__ import annotations
 
 import os
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings", "default_home", "settings"]
+__all__ = ["Settings", "default_home", "prepare_workspace", "settings"]
+
+#: The folders of a workspace, made with the workspace.
+WORKSPACE_FOLDERS = ("stages", "models", "jobs")
+
+
+def prepare_workspace(home: Path) -> None:
+    """Make the workspace folder owner-only (0700) when squall creates it; warn when it is open.
+
+    A workspace holds the catalog, model pickles, logs and outputs: a new one is made so that
+    no other local user can enter it, whatever the umask. An existing folder keeps the mode
+    its owner gave it (a group may share a workspace on purpose), but opening one that every
+    user of the machine can enter gives a warning.
+    """
+    created = not home.exists()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if created:
+        os.chmod(home, 0o700)
+    for sub in WORKSPACE_FOLDERS:
+        (home / sub).mkdir(mode=0o700, exist_ok=True)
+    mode = stat.S_IMODE(os.stat(home).st_mode)
+    if mode & (stat.S_IROTH | stat.S_IXOTH):
+        warnings.warn(
+            f"the workspace folder is open to every user of this machine (mode {mode:04o}): "
+            "they can read its catalog, models, logs and outputs; make it owner-only with "
+            "chmod 700",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def default_home() -> Path:

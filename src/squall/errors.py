@@ -28,9 +28,14 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     └── WarehouseBusyError(TimeoutError)      another process kept the warehouse locked too long
 
 Errors carry the offending value in their message, and, where useful, as attributes.
+Credentials never do: every squall error's message passes through :func:`redact`, which
+masks the user and password of a URL (``s3://KEY:SECRET@bucket`` -> ``s3://****@bucket``)
+and secret-looking query parameters (``?X-Amz-Signature=...``, ``?token=...``).
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "AlreadyExistsError",
@@ -57,9 +62,29 @@ __all__ = [
     "WarehouseBusyError",
 ]
 
+# user:password@ after a scheme (a user alone, as Azure's container@account, is kept).
+_URL_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s'\":]*:[^/?#@\s'\"]*@")
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;][^=&#\s'\"]*(?:signature|token|secret|password|passwd|credential|key)"
+    r"[^=&#\s'\"]*=)[^&#\s'\"]*"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with URL credentials masked: ``s3://KEY:SECRET@bucket`` -> ``s3://****@bucket``."""
+    if "://" not in text and "=" not in text:
+        return text
+    return _SECRET_PARAM.sub(r"\1****", _URL_USER.sub(r"\1****@", text))
+
 
 class SquallError(Exception):
     """The root of every error squall raises."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 class InvalidArgumentError(SquallError, ValueError):
@@ -82,7 +107,7 @@ class NotFoundError(SquallError, LookupError):
     """Something named does not exist."""
 
     def __str__(self) -> str:  # LookupError quotes its message like a KeyError would not
-        return str(self.args[0]) if self.args else ""
+        return redact(str(self.args[0])) if self.args else ""
 
 
 class StageNotFoundError(NotFoundError):
@@ -122,7 +147,7 @@ class OutputNotEmptyError(AlreadyExistsError):
         self.files = files
 
     def __str__(self) -> str:
-        return str(self.args[0])
+        return redact(str(self.args[0]))
 
 
 class JobStateError(SquallError, RuntimeError):
@@ -151,7 +176,7 @@ class InputFileError(SquallError, OSError):
         self.column = column
 
     def __str__(self) -> str:
-        return str(self.args[0])
+        return redact(str(self.args[0]))
 
 
 class ModelOutputError(SquallError, ValueError):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from squall.catalog import Catalog
-from squall.config import default_home
+from squall.config import default_home, prepare_workspace
 from squall.errors import InvalidArgumentError
 from squall.stages import StageFile, StageManager
 from squall.warehouse import DataFrame, Warehouse
@@ -40,9 +40,7 @@ class Session:
         self.home = Path(home).expanduser().resolve()
         if self.home.exists() and not self.home.is_dir():
             raise InvalidArgumentError(f"workspace {self.home} exists and is not a folder")
-        self.home.mkdir(parents=True, exist_ok=True)
-        for sub in ("stages", "models", "jobs"):
-            (self.home / sub).mkdir(exist_ok=True)
+        prepare_workspace(self.home)
         self.catalog = Catalog(self.home / "catalog.db")
         self.stages = StageManager(self.home, self.catalog)
         self.warehouse = Warehouse(self.home, self.stages)

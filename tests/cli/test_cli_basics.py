@@ -52,10 +52,13 @@ def test_model_ls_and_run_from_the_shell(session, home: Path) -> None:
     )
     session.create_table("nums", frame(1000))
     session.create_stage("out")
-    models = squall(home, "model", "ls").stdout
-    assert "dbl" in models and "V1" in models
+    models = json.loads(squall(home, "model", "ls", "--json").stdout)
+    # Unquoted names are case-insensitive and shown upper-case, the default version too.
+    assert [(m["name"], m["versions"], m["default_version"]) for m in models] == [
+        ("DBL", "V1", "V1")
+    ]
     versions = json.loads(squall(home, "model", "ls", "dbl", "--json").stdout)
-    assert versions[0]["name"] == "v1" and versions[0]["functions"] == "predict"
+    assert versions[0]["name"] == "V1" and versions[0]["functions"] == "predict"
     res = squall(
         home,
         "run",

@@ -72,7 +72,7 @@ def test_run_wait_then_list_show_and_logs(ws):
     assert header.split() == [
         "NAME", "STATUS", "MODEL", "VERSION", "ROWS_DONE", "ROWS_TOTAL", "CREATED_TIME", "MESSAGE",
     ]  # fmt: skip
-    assert row.split()[:6] == [name, "DONE", "sleepy", "v1", "30", "30"]
+    assert row.split()[:6] == [name, "DONE", "SLEEPY", "V1", "30", "30"]
 
     listed = json.loads(cli(home, "jobs", "ls", "--json").stdout)
     assert [(j["name"], j["status"], j["rows_done"]) for j in listed] == [(name, "DONE", 30)]

@@ -273,7 +273,7 @@ def test_list_jobs_columns_order_filter_and_limit(session, sleepy):
     ]
     assert df["name"].tolist() == [c.name, b.name, a.name]  # newest first
     first = df.iloc[0]
-    assert (first.status, first.model, first.function) == ("DONE", "sleepy", "predict")
+    assert (first.status, first.model, first.function) == ("DONE", "SLEEPY", "predict")
     assert (first.output_location, first.rows_done, first.rows_total) == ("@results/3/", 7, 7)
     assert first.created_time <= first.started_time <= first.completed_time
     assert df.iloc[1].status == "FAILED" and "unlucky" in df.iloc[1].message

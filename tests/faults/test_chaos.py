@@ -202,7 +202,7 @@ def test_resume_refuses_done_running_and_jobs_whose_inputs_are_gone(session, twi
     os.rename(shard["path"] + ".moved", shard["path"])
 
     Registry(session).delete_model("twice")
-    with pytest.raises(JobNotResumableError, match=r"its model twice version V1 no longer exists"):
+    with pytest.raises(JobNotResumableError, match=r"its model TWICE version V1 no longer exists"):
         running.resume()
     assert running.status == "CANCELLED"
 

@@ -39,17 +39,17 @@ def test_versions_default_and_listing(reg, data):
         sample_input_data=data,
         comment="deeper",
     )
-    assert (m1.version_name, m2.version_name) == ("V1", "fancy")
+    assert (m1.version_name, m2.version_name) == ("V1", "FANCY")
     model = reg.get_model("PRICE")
     assert model.default.version_name == "V1"
     model.default = "FANCY"
-    assert model.default.version_name == "fancy"
+    assert model.default.version_name == "FANCY"
     versions = model.show_versions()
-    assert versions["name"].tolist() == ["V1", "fancy"]
+    assert versions["name"].tolist() == ["V1", "FANCY"]
     assert versions["is_default"].tolist() == [False, True]
     assert versions.loc[1, "comment"] == "deeper"
     models = reg.show_models()
-    assert models["name"].tolist() == ["Price"]
+    assert models["name"].tolist() == ["PRICE"]
     assert models.loc[0, "default_version"] == "FANCY"
     out = model.version("fancy").run(data.head(5))
     assert list(out.columns) == ["output_feature_0"]
@@ -69,9 +69,9 @@ def test_errors_name_what_is_missing(reg, data):
         version_name="v1",
         sample_input_data=frame(3),
     )
-    with pytest.raises(ModelNotFoundError, match=r"no version 'v9'; versions: v1"):
+    with pytest.raises(ModelNotFoundError, match=r"model DBL has no version 'v9'; versions: V1"):
         reg.get_model("dbl").version("v9")
-    with pytest.raises(AlreadyExistsError, match="model dbl already has a version V1"):
+    with pytest.raises(AlreadyExistsError, match="model DBL already has a version V1"):
         reg.log_model(
             Doubler(custom_model.ModelContext()),
             model_name="dbl",

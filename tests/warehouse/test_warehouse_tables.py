@@ -36,7 +36,7 @@ def _write_parquet(warehouse: Warehouse, stage: str, rel: str, table: pa.Table) 
 def test_create_table_from_in_memory_data(warehouse: Warehouse, make: object) -> None:
     warehouse.create_table("reviews", make())  # type: ignore[operator]
     assert _rows(warehouse, "reviews") == pa.table(ROWS).to_pylist()
-    assert warehouse.list_tables() == ["reviews"]
+    assert warehouse.list_tables() == ["REVIEWS"]
     assert warehouse.table("reviews").columns == ["id", "text", "score"]
 
 
@@ -55,11 +55,11 @@ def test_modes(warehouse: Warehouse) -> None:
     # append matches columns by name, whatever their order
     warehouse.create_table("t", pa.table({"v": ["z"], "id": [3]}), mode="append")
     assert _rows(warehouse, "t") == [{"id": 2, "v": "y"}, {"id": 3, "v": "z"}]
-    with pytest.raises(AlreadyExistsError, match="'t' exists already"):
+    with pytest.raises(AlreadyExistsError, match="'T' exists already"):
         warehouse.create_table("T", pa.table({"id": [9]}), mode="error")
     warehouse.create_table("new", pa.table({"id": [1]}), mode="append")  # creates when missing
     warehouse.create_table("fresh", pa.table({"id": [1]}), mode="error")
-    assert warehouse.list_tables() == ["fresh", "new", "t"]
+    assert warehouse.list_tables() == ["FRESH", "NEW", "T"]
     with pytest.raises(InvalidArgumentError, match="'truncate' is not one of"):
         warehouse.create_table("t", pa.table({"id": [1]}), mode="truncate")
 
@@ -120,10 +120,10 @@ def test_missing_tables_are_named_with_the_existing_ones(warehouse: Warehouse) -
         warehouse.table("nope")
     warehouse.create_table("alpha", pa.table({"id": [1]}))
     warehouse.create_table("beta", pa.table({"id": [1]}))
-    with pytest.raises(TableNotFoundError, match="no table named 'nope'; tables: alpha, beta"):
+    with pytest.raises(TableNotFoundError, match="no table named 'nope'; tables: ALPHA, BETA"):
         warehouse.table("nope")
     df = warehouse.sql("SELECT * FROM gamma JOIN alpha USING (id)")  # lazy: no error yet
-    with pytest.raises(TableNotFoundError, match="'gamma'; tables: alpha, beta") as info:
+    with pytest.raises(TableNotFoundError, match="'gamma'; tables: ALPHA, BETA") as info:
         df.count()
     assert isinstance(info.value, LookupError)
     with pytest.raises(TableNotFoundError, match="gamma"):
@@ -132,17 +132,17 @@ def test_missing_tables_are_named_with_the_existing_ones(warehouse: Warehouse) -
 
 def test_table_lookup_is_case_insensitive(warehouse: Warehouse) -> None:
     warehouse.create_table("Reviews", pa.table({"id": [1, 2]}))
-    assert warehouse.list_tables() == ["Reviews"]
+    assert warehouse.list_tables() == ["REVIEWS"]  # unquoted names are shown upper-case
     assert warehouse.table("REVIEWS").count() == 2
     warehouse.create_table("reviews", pa.table({"id": [7]}))
-    assert warehouse.list_tables() == ["Reviews"]
+    assert warehouse.list_tables() == ["REVIEWS"]
     assert warehouse.table("reviews").to_pandas()["id"].tolist() == [7]
 
 
 def test_drop_table_and_views(warehouse: Warehouse) -> None:
     warehouse.create_table("t", pa.table({"id": [1]}))
     warehouse.sql("CREATE VIEW v AS SELECT id * 2 AS twice FROM t")
-    assert warehouse.list_tables() == ["t", "v"]
+    assert warehouse.list_tables() == ["T", "V"]
     assert warehouse.table("v").to_pandas()["twice"].tolist() == [2]
     warehouse.drop_table("V")
     warehouse.drop_table("t")
@@ -154,7 +154,7 @@ def test_drop_table_and_views(warehouse: Warehouse) -> None:
 
 def test_statements_that_change_things_run_at_once(warehouse: Warehouse) -> None:
     result = warehouse.sql("CREATE TABLE made AS SELECT range AS id FROM range(5)")
-    assert warehouse.list_tables() == ["made"]
+    assert warehouse.list_tables() == ["MADE"]
     assert isinstance(result, DataFrame) and not result.is_sql
     out = warehouse.sql("INSERT INTO made VALUES (5); SELECT count(*) AS n FROM made")
     assert out.to_pandas()["n"].tolist() == [6]

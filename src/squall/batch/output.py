@@ -68,7 +68,7 @@ def output_dir(stages: StageManager, location: str) -> Path:
             "job output must go to an internal stage; create one with "
             "session.create_stage('results') and write to '@results/...'"
         )
-    return Path(stage.full_path(rel))
+    return Path(stage.folder_path(rel))
 
 
 def _visible_files(folder: Path) -> list[Path]:

@@ -7,11 +7,11 @@ input or the workspace live in ``squall.batch.validate``.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from squall.errors import InvalidSpecError
+from squall.errors import InvalidArgumentError, InvalidSpecError
+from squall.names import MAX_NAME_LENGTH, MAX_PREFIX_LENGTH, check_name
 
 __all__ = [
     "FileEncoding",
@@ -142,9 +142,6 @@ class OutputSpec:
             )
 
 
-_JOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-
-
 @dataclass
 class JobSpec:
     """How to run the job: its name, workers, batch size, retries, error policy."""
@@ -171,13 +168,16 @@ class JobSpec:
                 f"give job_name ({self.job_name!r}) or job_name_prefix "
                 f"({self.job_name_prefix!r}), not both"
             )
-        for what in ("job_name", "job_name_prefix"):
+        for what, longest in (
+            ("job_name", MAX_NAME_LENGTH),
+            ("job_name_prefix", MAX_PREFIX_LENGTH),
+        ):
             value = getattr(self, what)
-            if value is not None and (not isinstance(value, str) or not _JOB_NAME.match(value)):
-                raise InvalidSpecError(
-                    f"{what} {value!r} is not a valid name: use letters, digits, _ and $, "
-                    "starting with a letter or _"
-                )
+            if value is not None:
+                try:
+                    check_name(value, what, quoted_ok=True, max_length=longest)
+                except InvalidArgumentError as exc:
+                    raise InvalidSpecError(str(exc)) from None
         for what in ("num_workers", "replicas", "max_batch_rows", "shard_rows"):
             value = getattr(self, what)
             if value is not None and (

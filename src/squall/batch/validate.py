@@ -20,6 +20,7 @@ from squall.batch.plan import JobPlan
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import input_schema
 from squall.errors import InvalidSpecError
+from squall.names import MAX_PREFIX_LENGTH, resolve_name
 
 __all__ = ["COMPUTE_POOLS", "default_batch_rows", "make_job_name", "match_column", "plan_job"]
 
@@ -33,9 +34,14 @@ def default_batch_rows(has_files: bool) -> int:
 
 
 def make_job_name(job_spec: JobSpec) -> str:
+    """The job's name: ``job_name`` resolved (``my_job`` -> ``MY_JOB``), else prefix + uuid."""
     if job_spec.job_name:
-        return job_spec.job_name
-    prefix = job_spec.job_name_prefix or "BATCH_INFERENCE"
+        return resolve_name(job_spec.job_name, "job_name")
+    prefix = "BATCH_INFERENCE"
+    if job_spec.job_name_prefix:
+        prefix = resolve_name(
+            job_spec.job_name_prefix, "job_name_prefix", max_length=MAX_PREFIX_LENGTH
+        )
     return f"{prefix}_{uuid.uuid4().hex.upper()}"
 
 

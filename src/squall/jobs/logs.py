@@ -1,8 +1,13 @@
-"""A job's logs: the supervisor's file and one file per worker, read back tagged by source."""
+"""A job's logs: the supervisor's file and one file per worker, read back tagged by source.
+
+Lines are read back with credentials masked (:func:`squall.errors.redact`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from squall.errors import redact
 
 __all__ = ["LogTail", "log_files", "read_logs"]
 
@@ -25,7 +30,7 @@ def read_logs(log_dir: Path, limit: int = -1) -> str:
     lines: list[str] = []
     for tag, path in log_files(log_dir):
         with open(path, encoding="utf-8", errors="replace") as fh:
-            lines.extend(f"[{tag}] {line.rstrip()}" for line in fh)
+            lines.extend(f"[{tag}] {redact(line.rstrip())}" for line in fh)
     if limit is not None and limit > 0:
         lines = lines[-limit:]
     return "\n".join(lines)
@@ -56,5 +61,5 @@ class LogTail:
             end = len(data) if final else data.rfind(b"\n") + 1
             self._offsets[path] = start + end
             text = data[:end].decode("utf-8", errors="replace")
-            out.extend(f"[{tag}] {line.rstrip()}" for line in text.splitlines())
+            out.extend(f"[{tag}] {redact(line.rstrip())}" for line in text.splitlines())
         return out

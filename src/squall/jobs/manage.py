@@ -11,6 +11,7 @@ import pandas as pd
 from squall.errors import InvalidArgumentError, JobNotFoundError, JobStateError
 from squall.jobs import status as st
 from squall.jobs.job import Job
+from squall.names import resolve_name
 
 if TYPE_CHECKING:
     from squall.session import Session
@@ -71,7 +72,7 @@ def list_jobs(
 def get_job(name: str, session: Session | None = None) -> Job:
     """A handle on the job named ``name`` (case-insensitive), from any process."""
     s = _session(session)
-    row = s.catalog.query_one("SELECT id FROM jobs WHERE name = ?", (name,))
+    row = s.catalog.query_one("SELECT id FROM jobs WHERE name = ?", (_stored_name(name),))
     if row is None:
         row = s.catalog.query_one("SELECT id FROM jobs WHERE upper(name) = upper(?)", (name,))
     if row is None:
@@ -98,3 +99,11 @@ def delete_job(job_or_name: Job | str, session: Session | None = None) -> None:
         )
     s.catalog.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
     shutil.rmtree(job.scratch_dir, ignore_errors=True)
+
+
+def _stored_name(name: str) -> str:
+    """The catalog form of a job name (``my_job`` -> ``MY_JOB``); as given when not a name."""
+    try:
+        return resolve_name(name, "job name")
+    except InvalidArgumentError:
+        return name

@@ -9,6 +9,7 @@ import psutil
 
 from squall.catalog import Catalog
 from squall.config import settings
+from squall.errors import redact
 
 __all__ = [
     "ACTIVE",
@@ -49,7 +50,7 @@ def finish(
         catalog.execute(
             f"UPDATE jobs SET status = ?, message = ?, completed_time = ? "
             f"WHERE id = ? AND status IN ({placeholders})",
-            (status, message, time.time(), job_id, *only_from),
+            (status, None if message is None else redact(message), time.time(), job_id, *only_from),
         )
         == 1
     )

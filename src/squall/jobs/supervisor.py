@@ -26,6 +26,7 @@ from squall.batch.plan import JobPlan
 from squall.catalog import Catalog
 from squall.compute import Event, Executor, get_executor
 from squall.config import settings
+from squall.errors import redact
 from squall.jobs import status as st
 
 __all__ = ["Supervisor", "main"]
@@ -37,7 +38,7 @@ __all__ = ["Supervisor", "main"]
 
 def log(message: str) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(f"{stamp} {message}", flush=True)
+    print(f"{stamp} {redact(message)}", flush=True)
 
 
 class _Heartbeat(threading.Thread):

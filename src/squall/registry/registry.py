@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from squall.errors import AlreadyExistsError, InvalidArgumentError, ModelNotFoundError
+from squall.names import resolve_name, show_name
 
 if TYPE_CHECKING:
     from squall.batch.specs import InputSpec, JobSpec, OutputSpec
@@ -21,24 +21,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Model", "ModelVersion", "Registry"]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-
-
-def _check_name(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise InvalidArgumentError(
-            f"{what} {value!r} is not a valid name: use letters, digits, _ and $, starting with a letter or _"
-        )
-    return value
-
 
 class ModelVersion:
     """One stored version of a model: inspect it, run it in-process, or run a batch job."""
 
     def __init__(self, session: Session, row: dict[str, Any]) -> None:
         self._session = session
-        self.model_name: str = row["model_display"]
-        self.version_name: str = row["display_name"]
+        #: Names as upstream shows them: unquoted ones upper-case, quoted ones in quotes.
+        self.model_name: str = show_name(row["model"])
+        self.version_name: str = show_name(row["version"])
         self.path = Path(row["path"])
         self.model_type: str = row["model_type"]
         self.comment: str | None = row["comment"]
@@ -150,7 +141,7 @@ class Model:
     def __init__(self, session: Session, row: dict[str, Any]) -> None:
         self._session = session
         self._key: str = row["name"]
-        self.name: str = row["display_name"]
+        self.name: str = show_name(self._key)
         self.comment: str | None = row["comment"]
 
     def __repr__(self) -> str:
@@ -158,8 +149,7 @@ class Model:
 
     def _version_rows(self) -> list[dict[str, Any]]:
         return self._session.catalog.query(
-            "SELECT v.*, m.display_name AS model_display FROM versions v JOIN models m ON m.name = v.model "
-            "WHERE v.model = ? ORDER BY v.created",
+            "SELECT v.* FROM versions v WHERE v.model = ? ORDER BY v.created",
             (self._key,),
         )
 
@@ -167,11 +157,12 @@ class Model:
         return [ModelVersion(self._session, r) for r in self._version_rows()]
 
     def version(self, version_name: str) -> ModelVersion:
+        key = resolve_name(version_name, "version_name")
         rows = self._version_rows()
         for r in rows:
-            if r["version"] == version_name.upper():
+            if r["version"] == key:
                 return ModelVersion(self._session, r)
-        names = ", ".join(r["display_name"] for r in rows) or "none"
+        names = ", ".join(show_name(r["version"]) for r in rows) or "none"
         raise ModelNotFoundError(
             f"model {self.name} has no version {version_name!r}; versions: {names}"
         )
@@ -183,7 +174,7 @@ class Model:
         )
         if row is None or row["default_version"] is None:
             raise ModelNotFoundError(f"model {self.name} has no versions")
-        return self.version(row["default_version"])
+        return self.version(show_name(row["default_version"]))
 
     @default.setter
     def default(self, version: str | ModelVersion) -> None:
@@ -191,7 +182,7 @@ class Model:
         mv = self.version(name)
         self._session.catalog.execute(
             "UPDATE models SET default_version = ? WHERE name = ?",
-            (mv.version_name.upper(), self._key),
+            (resolve_name(mv.version_name, "version_name"), self._key),
         )
 
     def show_versions(self) -> pd.DataFrame:
@@ -200,7 +191,7 @@ class Model:
         )
         records = [
             {
-                "name": r["display_name"],
+                "name": show_name(r["version"]),
                 "model_type": r["model_type"],
                 "functions": ", ".join(json.loads(r["functions"])),
                 "is_default": default is not None and r["version"] == default["default_version"],
@@ -216,15 +207,16 @@ class Model:
 
     def delete_version(self, version_name: str) -> None:
         mv = self.version(version_name)
+        vkey = resolve_name(mv.version_name, "version_name")
         with self._session.catalog.connect() as con:
             con.execute(
                 "DELETE FROM versions WHERE model = ? AND version = ?",
-                (self._key, mv.version_name.upper()),
+                (self._key, vkey),
             )
             con.execute(
                 "UPDATE models SET default_version = (SELECT version FROM versions WHERE model = ? "
                 "ORDER BY created DESC LIMIT 1) WHERE name = ? AND default_version = ?",
-                (self._key, self._key, mv.version_name.upper()),
+                (self._key, self._key, vkey),
             )
         shutil.rmtree(mv.path, ignore_errors=True)
 
@@ -254,9 +246,8 @@ class Registry:
         """Store a model version in the workspace; it becomes the default if it is the first."""
         from squall.model.packaging import save_model
 
-        _check_name(model_name, "model_name")
+        key = resolve_name(model_name, "model_name")
         catalog = self._session.catalog
-        key = model_name.upper()
         if version_name is None:
             count = catalog.query_one("SELECT COUNT(*) AS n FROM versions WHERE model = ?", (key,))
             n = (count["n"] if count else 0) + 1
@@ -266,10 +257,11 @@ class Registry:
             ):
                 n += 1
                 version_name = f"V{n}"
-        _check_name(version_name, "version_name")
-        vkey = version_name.upper()
+        vkey = resolve_name(version_name, "version_name")
         if catalog.query_one("SELECT 1 FROM versions WHERE model = ? AND version = ?", (key, vkey)):
-            raise AlreadyExistsError(f"model {model_name} already has a version {version_name}")
+            raise AlreadyExistsError(
+                f"model {show_name(key)} already has a version {show_name(vkey)}"
+            )
         folder = self._session.home / "models" / key / vkey
         if folder.exists():
             shutil.rmtree(folder)
@@ -289,7 +281,7 @@ class Registry:
                 con.execute(
                     "INSERT INTO models (name, display_name, default_version, comment, created) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
-                    (key, model_name, vkey, comment, now),
+                    (key, show_name(key), vkey, comment, now),
                 )
                 con.execute(
                     "INSERT INTO versions (model, version, display_name, path, model_type, functions, comment, created) "
@@ -297,7 +289,7 @@ class Registry:
                     (
                         key,
                         vkey,
-                        version_name,
+                        show_name(vkey),
                         str(folder),
                         manifest.model_type,
                         json.dumps(list(manifest.functions)),
@@ -312,18 +304,16 @@ class Registry:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return self.get_model(model_name).version(version_name)
+        return self.get_model(show_name(key)).version(show_name(vkey))
 
     def get_model(self, model_name: str) -> Model:
         row = self._session.catalog.query_one(
-            "SELECT * FROM models WHERE name = ?", (str(model_name).upper(),)
+            "SELECT * FROM models WHERE name = ?", (resolve_name(model_name, "model_name"),)
         )
         if row is None:
             names = [
-                r["display_name"]
-                for r in self._session.catalog.query(
-                    "SELECT display_name FROM models ORDER BY name"
-                )
+                show_name(r["name"])
+                for r in self._session.catalog.query("SELECT name FROM models ORDER BY name")
             ]
             raise ModelNotFoundError(
                 f"no model named {model_name!r}; models: {', '.join(names) if names else 'none'}"
@@ -338,11 +328,16 @@ class Registry:
 
     def show_models(self) -> pd.DataFrame:
         rows = self._session.catalog.query(
-            "SELECT m.display_name AS name, m.default_version, m.comment, m.created, "
-            "(SELECT group_concat(display_name, ', ') FROM versions v WHERE v.model = m.name) AS versions "
+            "SELECT m.name, m.default_version, m.comment, m.created, "
+            "(SELECT json_group_array(version) FROM "
+            " (SELECT version FROM versions v WHERE v.model = m.name ORDER BY created)) AS versions "
             "FROM models m ORDER BY m.name"
         )
         for r in rows:
+            r["name"] = show_name(r["name"])
+            r["versions"] = ", ".join(show_name(v) for v in json.loads(r["versions"] or "[]"))
+            if r["default_version"] is not None:
+                r["default_version"] = show_name(r["default_version"])
             r["created_on"] = pd.Timestamp(r.pop("created"), unit="s")
         return pd.DataFrame.from_records(
             rows, columns=["name", "versions", "default_version", "comment", "created_on"]

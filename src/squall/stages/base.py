@@ -152,6 +152,10 @@ class Stage(ABC):
         rel = normalize_relative(rel, what=f"@{self.name}/{rel}")
         return f"{self.root}/{rel}" if rel else self.root
 
+    def folder_path(self, rel: str) -> str:
+        """The path of a folder to write files into (an object store needs no check)."""
+        return self.full_path(rel)
+
     # --- listing -------------------------------------------------------------------------
     def list(self, rel: str = "", pattern: str | None = None) -> Iterator[StageFile]:
         """Every file at or under ``rel`` (a file, or a folder listed recursively), unordered.

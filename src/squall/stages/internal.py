@@ -22,8 +22,9 @@ from typing import IO, Any
 
 from fsspec.implementations.local import LocalFileSystem
 
-from squall.errors import InvalidArgumentError
+from squall.errors import InvalidArgumentError, StagePathError
 from squall.stages.base import Stage, StageFile, StageInfo, missing_file
+from squall.stages.containment import contain, file_above, leads_out, shorten
 from squall.stages.paths import normalize_relative
 
 __all__ = ["InternalStage"]
@@ -36,7 +37,9 @@ class InternalStage(Stage):
 
     def __init__(self, info: StageInfo, home: Path) -> None:
         super().__init__(info, home)
-        self._root = os.path.abspath(self.home / "stages" / info.name)
+        self._folder = os.path.abspath(self.home / "stages" / info.name)
+        # Resolved once: every path is checked against the real folder (see containment).
+        self._root = os.path.realpath(self._folder)
         self._fs = LocalFileSystem(auto_mkdir=True)
 
     @property
@@ -71,7 +74,11 @@ class InternalStage(Stage):
         os.makedirs(self._root, exist_ok=True)
 
     def on_drop(self) -> None:
-        shutil.rmtree(self._root, ignore_errors=True)
+        # The stage's own folder goes; if it is a link, only the link (never its target).
+        if os.path.islink(self._folder):
+            _unlink_quietly(self._folder)
+        else:
+            shutil.rmtree(self._folder, ignore_errors=True)
 
     def arrow_filesystem(self) -> Any:
         from pyarrow.fs import LocalFileSystem as ArrowLocalFileSystem
@@ -81,6 +88,24 @@ class InternalStage(Stage):
     def local_path(self, rel: str) -> str:
         """The OS path of ``rel``; raises StagePathError when ``rel`` escapes."""
         return self.full_path(rel)
+
+    def full_path(self, rel: str) -> str:
+        """The OS path of ``rel``, links resolved; StagePathError when it leads out of the stage."""
+        local = super().full_path(rel)
+        return contain(self._root, local, f"@{self.name}/{rel}")
+
+    def folder_path(self, rel: str) -> str:
+        """The OS path of a folder to write into; StagePathError when a file is in the way."""
+        local = self.full_path(rel)
+        inner = os.path.relpath(local, self._root).replace(os.sep, "/")
+        blocker = file_above(self._root, inner)
+        # A file at the location itself is the save mode's business (ERROR lists it).
+        if blocker is not None and blocker != inner:
+            raise StagePathError(
+                f"stage path {shorten(self.stage_path(rel))} lies under the file "
+                f"{shorten(self.stage_path(blocker))}: no folder can be made there"
+            )
+        return local
 
     # --- listing -------------------------------------------------------------------------
     def list(self, rel: str = "", pattern: str | None = None) -> Iterator[StageFile]:
@@ -102,15 +127,19 @@ class InternalStage(Stage):
             if regex is None or regex.fullmatch(file_rel):
                 yield file_rel
 
-    def _walk(self, rel: str) -> Iterator[tuple[str, str]]:
-        """(path relative to the root, OS path) of every file at or under ``rel``."""
+    def _walk(self, rel: str, *, links: bool = False) -> Iterator[tuple[str, str]]:
+        """(path relative to the root, OS path) of every file at or under ``rel``.
+
+        A symbolic link leading out of the stage is left out, unless ``links`` (for removal,
+        which unlinks the link itself and never what it points to).
+        """
         rel = normalize_relative(rel, what=f"@{self.name}/{rel}")
         top = self.full_path(rel)
         if rel and os.path.isfile(top):
             yield rel, top
             return
         # An explicit stack, not recursion: deep trees cannot overflow it. Symlinked folders
-        # are not followed, so a link cycle cannot loop.
+        # are not followed, so a link cycle cannot loop and no listing leaves the stage.
         stack = [(top, rel)]
         while stack:
             folder, folder_rel = stack.pop()
@@ -123,6 +152,9 @@ class InternalStage(Stage):
                     child = f"{folder_rel}/{entry.name}" if folder_rel else entry.name
                     if entry.is_dir(follow_symlinks=False):
                         stack.append((entry.path, child))
+                    elif entry.is_symlink():
+                        if links or (entry.is_file() and not leads_out(self._root, entry.path)):
+                            yield child, entry.path
                     elif entry.is_file():
                         yield child, entry.path
 
@@ -191,7 +223,7 @@ class InternalStage(Stage):
     def remove(self, rel: str) -> builtins.list[str]:
         rel = normalize_relative(rel, what=f"@{self.name}/{rel}")
         removed: builtins.list[str] = []
-        for file_rel, local in self._walk(rel):
+        for file_rel, local in self._walk(rel, links=True):
             try:
                 os.unlink(local)
             except FileNotFoundError:

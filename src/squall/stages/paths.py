@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 
 from squall.errors import InvalidArgumentError, StagePathError
+from squall.names import check_name
+from squall.stages.containment import check_characters, check_lengths
 
 __all__ = [
     "StagePath",
@@ -28,8 +30,6 @@ __all__ = [
     "split_glob",
 ]
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
-_MAX_NAME = 255
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -110,13 +110,12 @@ def parse_stage_path(text: str | StagePath) -> StagePath:
 
 
 def normalize_stage_name(name: str) -> str:
-    """The lower-case form of a stage name; InvalidArgumentError when it is not an identifier."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > _MAX_NAME:
-        raise InvalidArgumentError(
-            f"{name!r} is not a valid stage name: use letters, digits, '_' and '$', "
-            "starting with a letter or '_'"
-        )
-    return name.lower()
+    """The lower-case form of a stage name; InvalidArgumentError when it is not an identifier.
+
+    Stage names follow squall's one name rule (:mod:`squall.names`), unquoted only; they are
+    kept lower-case in stage paths, as Snowflake's ``LIST`` shows them.
+    """
+    return check_name(name, "stage name").lower()
 
 
 def normalize_relative(path: str, *, what: str | None = None) -> str:
@@ -141,7 +140,9 @@ def normalize_relative(path: str, *, what: str | None = None) -> str:
             parts.pop()
         else:
             parts.append(part)
-    return "/".join(parts)
+    rel = "/".join(parts)
+    check_lengths(rel, shown)
+    return rel
 
 
 def has_glob(path: str) -> bool:
@@ -201,16 +202,7 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-
-
-def _check_characters(text: str, shown: str) -> None:
-    if "\x00" in text:
-        raise StagePathError(f"stage path {shown!r} holds a NUL byte")
-    if "\\" in text:
-        raise StagePathError(f"stage path {shown!r} holds a backslash; separate folders with '/'")
-    if _CONTROL.search(text):
-        raise StagePathError(f"stage path {shown!r} holds a control character")
+_check_characters = check_characters
 
 
 def _ends_like_dir(path: str) -> bool:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from squall.errors import AlreadyExistsError, InvalidArgumentError, TableNotFoundError
+from squall.names import resolve_name
 from squall.stages.manager import StageManager
 from squall.warehouse.connection import LOCK_WAIT_SECONDS, open_connection
 from squall.warehouse.dataframe import DataFrame
@@ -145,7 +146,7 @@ class Warehouse:
         ``"@stage/path/*.parquet"`` (streamed from the stage, never whole in memory).
         ``append`` matches columns by name and creates the table when missing.
         """
-        ident = _quote(name)
+        ident = _quote(resolve_name(name, "table name"))
         if mode not in _MODES:
             raise InvalidArgumentError(
                 f"mode {mode!r} is not one of {', '.join(repr(m) for m in _MODES)}"
@@ -174,13 +175,17 @@ class Warehouse:
                     con.unregister(view)
 
     def list_tables(self) -> builtins.list[str]:
-        """The names of the warehouse's tables and views, sorted."""
+        """The names of the warehouse's tables and views, sorted, shown upper-case.
+
+        DuckDB matches names case-insensitively, so upper case loses nothing; it is how
+        squall shows every unquoted name (see :mod:`squall.names`).
+        """
         with self.connect() as con:
-            return _table_names(con)
+            return sorted(name.upper() for name in _table_names(con))
 
     def drop_table(self, name: str, *, missing_ok: bool = False) -> None:
         """Drop a table (or view); TableNotFoundError unless ``missing_ok``."""
-        _quote(name)
+        resolve_name(name, "table name")
         with self.connect() as con:
             found = _find_table(con, name, missing_ok=missing_ok)
             if found is None:
@@ -248,10 +253,10 @@ def _find_table(
     con: duckdb.DuckDBPyConnection, name: str, *, missing_ok: bool = False
 ) -> str | None:
     """The stored name of table ``name`` (matched case-insensitively, as DuckDB does)."""
-    _quote(name)
+    key = resolve_name(name, "table name")
     names = _table_names(con)
     for stored in names:
-        if stored.lower() == name.lower():
+        if stored.lower() == key.lower():
             return stored
     if missing_ok:
         return None
@@ -260,5 +265,6 @@ def _find_table(
 
 def _table_not_found(name: str, names: builtins.list[str]) -> TableNotFoundError:
     if names:
-        return TableNotFoundError(f"no table named {name!r}; tables: {', '.join(names)}")
+        shown = ", ".join(sorted(n.upper() for n in names))
+        return TableNotFoundError(f"no table named {name!r}; tables: {shown}")
     return TableNotFoundError(f"no table named {name!r}; the warehouse has no tables yet")
