@@ -1,10 +1,10 @@
 """The Daft pipelines, written the way Daft's documentation recommends for batch inference.
 
 A class UDF (``@daft.cls``) loads the model once per instance; a batch method
-(``@daft.method.batch``) gets whole columns as ``daft.Series`` and returns one struct column,
-unnested into the output columns (``unnest=True``). ``max_concurrency`` is the number of cores: one UDF
-instance per core, each in its own process (Daft's default for class UDFs), so the GIL is
-not shared. The native runner reads and writes Parquet in Rust threads.
+(``@daft.method.batch``) gets whole columns as ``daft.Series`` and returns one struct
+column, unnested into the output columns (``unnest=True``). ``max_concurrency`` is the
+number of cores: one UDF instance per core; ``use_process`` is left unset, so Daft picks threads or processes from
+what it measures. The native runner reads and writes Parquet in Rust threads.
 
   T-daft  read_parquet -> predict_proba -> write_parquet (every input column + 2 outputs)
   F-daft  from_glob_path(images/*.png) -> download() -> decode + colour model -> write_parquet

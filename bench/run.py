@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""squall's benchmark: throughput against the hardware's limit and against Ray Data, in one run.
+"""squall's benchmark: throughput against the hardware's limit, the I/O floor, Daft and Ray Data.
 
   python bench/run.py            # 20M rows + 20k PNGs, 1 warm-up + 3 timed runs (make bench)
   python bench/run.py --quick    # 1M rows + 2k PNGs, 1 timed run (make bench-quick)
