@@ -25,6 +25,7 @@ TAB_MODEL = "bench_lr"
 IMG_MODEL = "bench_img"
 VERSION = "v1"
 TAB_VIEW = "bench_tabular"
+BATCH_ROWS = 131_072
 
 COLOR_MAP = [
     [0.299, 0.587, 0.114],
@@ -88,3 +89,9 @@ def image_outputs(buffers: Any) -> Any:
 
 def id_from_path(path: str) -> int:
     return int(os.path.basename(path)[4:12])  # img_00001234.png
+
+
+def load_model(data: str) -> Any:
+    import joblib
+
+    return joblib.load(os.path.join(data, "model.joblib"))

@@ -154,6 +154,8 @@ def setup_workspace(data: str, meta: dict[str, Any]) -> None:
     from squall.registry import Registry
 
     ws = os.path.join(data, "ws")
+    os.makedirs(ws, exist_ok=True)
+    os.chmod(ws, 0o700)  # a workspace is owner-only (squall warns otherwise)
     session = squall.connect(ws)
     done = meta.setdefault("workspace", {})
     if STAGE not in [s.lower() for s in _stage_names(session)]:

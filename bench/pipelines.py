@@ -3,6 +3,9 @@
 Prints one line ``RESULT {json}`` with the times measured inside the process. Pipelines:
 
   T-limit         pyarrow scanner -> predict_proba -> ParquetWriter, one forked process per core
+  T-limit-stream  ParquetFile.iter_batches per file -> predict_proba -> ParquetWriter, forked
+  T-copy          T-limit-stream without the model: read and write the input columns
+  T-daft          Daft read_parquet -> @daft.cls batch method (predict_proba) -> write_parquet
   T-squall-stage  run_batch over session.read.parquet("@bench/tabular_N/")
   T-squall-sql    run_batch over session.sql("SELECT * FROM bench_tabular_N") (a view on the files)
   T-ray           ray.data read_parquet -> map_batches (task pool, one task per core) -> write_parquet
@@ -10,6 +13,7 @@ Prints one line ``RESULT {json}`` with the times measured inside the process. Pi
   F-squall        run_batch over list_stage_files("@bench/images/"), RAW_BYTES file column
   F-ray           ray.data read_binary_files -> map_batches -> write_parquet
   F-ray-manifest  ray.data read_parquet(manifest) -> map_batches (opens each path) -> write_parquet
+  F-daft          Daft from_glob_path -> url.download() -> @daft.cls batch method -> write_parquet
   S-1row          run_batch over a 1-row pandas DataFrame, end to end
 """
 
@@ -24,7 +28,9 @@ from typing import Any
 
 T0 = time.time()
 
+import daft_pipelines  # noqa: E402
 from common import (  # noqa: E402
+    BATCH_ROWS,
     FEATURES,
     FILE_COLUMN,
     IMG_MODEL,
@@ -37,22 +43,15 @@ from common import (  # noqa: E402
     columns_to_matrix,
     id_from_path,
     image_outputs,
+    load_model,
     tabular_dir,
     tabular_files,
     tabular_stage_path,
 )
 
-BATCH_ROWS = 131_072
-
 
 def _cores() -> int:
     return os.cpu_count() or 1
-
-
-def _load_model(data: str) -> Any:
-    import joblib
-
-    return joblib.load(os.path.join(data, "model.joblib"))
 
 
 def _fork_pool(fn: Any, jobs: list[tuple[Any, ...]]) -> int:
@@ -70,7 +69,7 @@ def _tab_worker(files: list[str], out_path: str, data: str) -> int:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    model = _load_model(data)
+    model = load_model(data)
     scanner = pads.dataset(files, format="parquet").scanner(
         columns=["id", *FEATURES], batch_size=BATCH_ROWS
     )
@@ -95,6 +94,50 @@ def run_t_limit(a: argparse.Namespace, timings: dict[str, Any]) -> int:
     n = min(_cores(), len(files))
     jobs = [(files[k::n], os.path.join(a.out, f"part-{k:05d}.parquet"), a.data) for k in range(n)]
     return _fork_pool(_tab_worker, jobs)
+
+
+def _stream_worker(files: list[str], out_path: str, data: str | None) -> int:
+    """Each file's row groups, one at a time, straight to one writer: no scanner, no readahead.
+
+    With ``data`` None no model runs: the input columns are copied (the I/O floor).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    model = load_model(data) if data else None
+    rows = 0
+    writer = None
+    try:
+        for path in files:
+            pf = pq.ParquetFile(path, memory_map=True)
+            schema = pf.schema_arrow
+            if model is not None:
+                for name in TAB_OUTPUTS:
+                    schema = schema.append(pa.field(name, pa.float32()))
+            if writer is None:
+                writer = pq.ParquetWriter(out_path, schema, use_dictionary=False)
+            for rb in pf.iter_batches(batch_size=BATCH_ROWS, use_threads=False):
+                cols = list(rb.columns)
+                if model is not None:
+                    X = columns_to_matrix([c.to_numpy() for c in cols[1:17]])
+                    p = model.predict_proba(X)
+                    cols += [pa.array(p[:, 0]), pa.array(p[:, 1])]
+                writer.write_batch(pa.record_batch(cols, schema=schema))
+                rows += rb.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+def run_t_limit_stream(a: argparse.Namespace, timings: dict[str, Any], model: bool) -> int:
+    files = tabular_files(tabular_dir(a.data, a.rows))
+    n = min(_cores(), len(files))
+    data = a.data if model else None
+    jobs = [(files[k::n], os.path.join(a.out, f"part-{k:05d}.parquet"), data) for k in range(n)]
+    return _fork_pool(_stream_worker, jobs)
 
 
 def _ray_init(a: argparse.Namespace) -> Any:
@@ -123,7 +166,7 @@ _MODEL: dict[str, Any] = {}
 def _ray_tab_fn(batch: dict[str, Any], data: str) -> dict[str, Any]:
     model = _MODEL.get(data)
     if model is None:  # once per Ray worker process (workers are reused across tasks)
-        model = _MODEL[data] = _load_model(data)
+        model = _MODEL[data] = load_model(data)
     p = model.predict_proba(columns_to_matrix([batch[c] for c in FEATURES]))
     out = dict(batch)
     out[TAB_OUTPUTS[0]] = p[:, 0]
@@ -334,6 +377,8 @@ def main() -> None:
 
     if "ray" in a.name:
         import ray.data  # noqa: F401
+    if "daft" in a.name:
+        import daft  # noqa: F401
     if "squall" in a.name or a.name.startswith("S-"):
         _squall_session(a)
     else:
@@ -344,6 +389,12 @@ def main() -> None:
     rows: Any = None
     if a.name == "T-limit":
         rows = run_t_limit(a, timings)
+    elif a.name in ("T-limit-stream", "T-copy"):
+        rows = run_t_limit_stream(a, timings, model=a.name == "T-limit-stream")
+    elif a.name == "T-daft":
+        rows = daft_pipelines.run_t_daft(a, timings)
+    elif a.name == "F-daft":
+        rows = daft_pipelines.run_f_daft(a, timings)
     elif a.name == "T-squall-stage":
         rows = run_t_squall(a, timings, sql=False)
     elif a.name == "T-squall-sql":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""squall's benchmark: throughput against the hardware's limit and against Ray Data, in one run.
+"""squall's benchmark: throughput against the hardware's limit, the I/O floor, Daft and Ray Data.
 
   python bench/run.py            # 20M rows + 20k PNGs, 1 warm-up + 3 timed runs (make bench)
   python bench/run.py --quick    # 1M rows + 2k PNGs, 1 timed run (make bench-quick)
@@ -34,11 +34,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOLERANCE = 2e-6
 
 TARGETS = {
+    "T-squall-stage/T-limit-stream": (">=", 0.9),
+    "T-squall-sql/T-limit-stream": (">=", 0.8),
+    "T-squall-stage/T-daft": (">=", 1.5),
+    "F-squall/F-limit": (">=", 0.9),
+    "F-squall/F-daft": (">=", 1.5),
     "T-squall-stage/T-limit": (">=", 0.8),
     "T-squall-sql/T-limit": (">=", 0.8),
     "T-squall-stage/T-ray": (">=", 5.0),
     "T-squall-sql/T-ray": (">=", 5.0),
-    "F-squall/F-limit": (">=", 0.8),
     "F-squall/F-ray (best)": (">=", 4.0),
     "run_batch -> first batch inferred, 1-row job (s)": ("<=", 1.0),
     "1-row job end to end (s)": ("<=", 2.5),
@@ -51,10 +55,13 @@ TARGETS = {
 def plan(a: argparse.Namespace) -> list[tuple[str, str, int, str]]:
     """(label, pipeline, rows, family) in the order each round runs them."""
     ray = [] if a.no_ray else ["T-ray"]
-    out = [(n, n, a.rows, "T") for n in ["T-limit", "T-squall-stage", "T-squall-sql", *ray]]
+    daft = [] if a.no_daft else ["T-daft"]
+    tab = ["T-limit", "T-limit-stream", "T-copy", "T-squall-stage", "T-squall-sql", *daft, *ray]
+    out = [(n, n, a.rows, "T") for n in tab]
     if a.images:
         fray = [] if a.no_ray else (["F-ray"] if a.quick else ["F-ray", "F-ray-manifest"])
-        out += [(n, n, 0, "F") for n in ["F-limit", "F-squall", *fray]]
+        fdaft = [] if a.no_daft else ["F-daft"]
+        out += [(n, n, 0, "F") for n in ["F-limit", "F-squall", *fdaft, *fray]]
     out.insert(0, ("S-1row-cold", "S-1row", a.rows, "S"))  # first: the pool restarts after it
     out.append(("S-1row", "S-1row", a.rows, "S"))
     out.append(("T-squall-stage-small", "T-squall-stage", a.small_rows, "M"))
@@ -126,23 +133,28 @@ def _load_sorted(folder: str, columns: list[str], path_col: str | None = None) -
     return t.sort_by("id")
 
 
+COPY_CHECK = ["f00", "f15"]
+
+
 def agreement(outdirs: dict[str, str], ref: str, columns: list[str]) -> dict[str, Any]:
     import numpy as np
 
-    def load(label: str) -> Any:
+    def load(label: str, cols: list[str]) -> Any:
         path_col = FILE_COLUMN if label.startswith("F-squall") else None
-        return _load_sorted(outdirs[label], columns, path_col)
+        return _load_sorted(outdirs[label], cols, path_col)
 
-    r = load(ref)
+    r = load(ref, columns + (COPY_CHECK if "T-copy" in outdirs else []))
     rid = r.column("id").to_numpy()
     report = {}
     for label in outdirs:
-        t = load(label)
+        # The I/O floor runs no model: its copied input columns are what it must get right.
+        cols = COPY_CHECK if label == "T-copy" else columns
+        t = load(label, cols)
         ent: dict[str, Any] = {"rows": t.num_rows, "rows_equal": t.num_rows == r.num_rows}
         if ent["rows_equal"]:
             ent["ids_equal"] = bool(np.array_equal(t.column("id").to_numpy(), rid))
             diff = 0.0
-            for c in columns:
+            for c in cols:
                 a_ = t.column(c).to_numpy().astype(np.float64)
                 b_ = r.column(c).to_numpy().astype(np.float64)
                 diff = max(diff, float(np.max(np.abs(a_ - b_))) if len(a_) else 0.0)
@@ -161,6 +173,13 @@ def ratios(summary: dict[str, Any]) -> dict[str, float]:
 
     out: dict[str, float] = {}
     for squall, peer in [
+        ("T-squall-stage", "T-limit-stream"),
+        ("T-squall-sql", "T-limit-stream"),
+        ("T-squall-stage", "T-copy"),
+        ("T-limit-stream", "T-copy"),
+        ("T-squall-stage", "T-daft"),
+        ("T-squall-sql", "T-daft"),
+        ("F-squall", "F-daft"),
         ("T-squall-stage", "T-limit"),
         ("T-squall-sql", "T-limit"),
         ("T-squall-stage", "T-ray"),
@@ -310,6 +329,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=None, help="warm-up runs (1; quick 0)")
     ap.add_argument("--only", default=None, help="comma list of pipeline labels")
     ap.add_argument("--no-ray", action="store_true", help="leave the Ray pipelines out")
+    ap.add_argument("--no-daft", action="store_true", help="leave the Daft pipelines out")
     ap.add_argument("--data", default=os.path.join(HERE, "data"))
     ap.add_argument("--work", default=os.path.join(HERE, "work"))
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
@@ -328,6 +348,12 @@ def main() -> None:
         except ImportError:
             print("ray is not installed (pip install -e '.[bench]'): Ray pipelines left out")
             a.no_ray = True
+    if not a.no_daft:
+        try:
+            import daft  # noqa: F401
+        except ImportError:
+            print("daft is not installed (pip install -e '.[bench]'): Daft pipelines left out")
+            a.no_daft = True
 
     # Quick runs use their own data folder, so they never replace the full data set.
     if q and a.data == os.path.join(HERE, "data"):

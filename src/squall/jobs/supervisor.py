@@ -102,6 +102,7 @@ class Supervisor:
         self.executor: Executor | None = executor
         self.staging = True
         self._last_flush = 0.0
+        self._flushed: tuple[Any, ...] | None = None
 
     # -- catalog --------------------------------------------------------------------------
     def _load_shards(self) -> None:
@@ -143,6 +144,11 @@ class Supervisor:
         if not force and now - self._last_flush < 0.5:
             return
         self._last_flush = now
+        # A write transaction (and the catalog's checkpoint) only when progress moved.
+        seen = (tuple(self.shard_rows.items()), tuple(self.shard_errors.items()))
+        if not force and seen == self._flushed:
+            return
+        self._flushed = seen
         self.store.record_progress(self.job_id, self.shard_rows, self.shard_errors)
 
     # -- scheduling -----------------------------------------------------------------------
