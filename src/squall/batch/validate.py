@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from squall.batch.files import check_file_columns
+from squall.batch.input_types import check_input_types
 from squall.batch.output import output_dir, prepare_output
 from squall.batch.partition import check_partitioning
 from squall.batch.plan import JobPlan
@@ -110,6 +111,7 @@ def plan_job(
         for col, h in input_spec.file_columns.items()
     }
     check_file_columns(file_columns, schema, model_columns, function.name)
+    check_input_types(signature, schema, model_columns, set(file_columns))
 
     partition = None
     if input_spec.partition_column is not None:

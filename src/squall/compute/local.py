@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -27,6 +28,7 @@ import psutil
 
 from squall.compute import warm
 from squall.compute.base import Event, Executor
+from squall.logtime import log_stamp
 
 __all__ = ["LocalExecutor"]
 
@@ -40,6 +42,38 @@ def _redirect_output(log_path: str) -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(line_buffering=True)
+    sys.stdout = _Stamped(sys.stdout)
+    sys.stderr = _Stamped(sys.stderr)
+
+
+class _Stamped(io.TextIOBase):
+    """A text stream that starts every line with the log timestamp (squall.logtime)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._at_line_start = True
+
+    def write(self, text: str) -> int:
+        out = []
+        for piece in text.splitlines(keepends=True):
+            if self._at_line_start:
+                out.append(f"{log_stamp()} ")
+            out.append(piece)
+            self._at_line_start = piece.endswith("\n")
+        self._stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
 
 
 def _exit_with_supervisor(pid: int) -> None:
@@ -145,7 +179,7 @@ def _worker_main(
             if first_batch:
                 # The job's fixed cost ends here; the timestamp is for latency measurements.
                 first_batch = False
-                print(f"worker {worker} first batch inferred at {time.time():.3f}", flush=True)
+                print(f"worker {worker} first batch inferred", flush=True)
             conn.send(("progress", shard, rows, {"error_rows": errors}))
 
         try:

@@ -28,6 +28,7 @@ from squall.compute import Event, Executor, get_executor
 from squall.config import settings
 from squall.errors import redact
 from squall.jobs import status as st
+from squall.logtime import log_stamp
 
 __all__ = ["Supervisor", "main"]
 
@@ -37,8 +38,7 @@ __all__ = ["Supervisor", "main"]
 
 
 def log(message: str) -> None:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(f"{stamp} {redact(message)}", flush=True)
+    print(f"{log_stamp()} {redact(message)}", flush=True)
 
 
 class _Heartbeat(threading.Thread):
@@ -327,6 +327,11 @@ class Supervisor:
                     for worker in list(self.busy) + list(self.idle) + list(self.starting):
                         self.executor.stop_worker(worker)
                     self.executor.shutdown(grace=0.1)
+            if final != st.DONE:  # whatever the end: no worker writes now, so none is listed
+                with contextlib.suppress(Exception):
+                    from squall.batch.output import remove_temp_parts
+
+                    remove_temp_parts(Path(self.plan.output_dir))
             with contextlib.suppress(Exception):
                 self._flush_progress(force=True)
             heartbeat.stopped.set()
