@@ -62,6 +62,9 @@ class JobPlan:
     on_error: str = "fail"
     max_error_rate: float | None = None
     compute_pool: str = "local"
+    # JobSpec's snowflake-ml-python service fields (warehouse, image_repo, force_rebuild)
+    # as given: kept for the record, no effect here.
+    platform_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -94,10 +94,11 @@ def plan_job(
     signature = function.signature
     params = resolve_params(signature, input_spec.params, function.name)
 
-    if job_spec.gpu_requests not in (None, 0, "0") and not manifest.options.get("gpu_support"):
+    if job_spec.gpu_requests is not None and not manifest.gpu_support:
         raise InvalidSpecError(
             f"gpu_requests={job_spec.gpu_requests!r}, but model {model_name} version "
-            f"{version_name} ({manifest.model_type}) does not run on a GPU"
+            f"{version_name} ({manifest.model_type}) has no GPU support: log it with "
+            "options={'cuda_version': ...} or {'gpu_support': True}, or leave gpu_requests out"
         )
 
     schema = input_schema(X)
@@ -159,5 +160,6 @@ def plan_job(
         on_error=job_spec.on_error,
         max_error_rate=job_spec.max_error_rate,
         compute_pool=pool,
+        platform_options=job_spec.platform_options(),
     )
     return plan, schema

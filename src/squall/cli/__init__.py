@@ -8,6 +8,7 @@ squall jobs ls|show|logs|wait|cancel|resume|delete ...
 squall pool status|stop
 squall dag ls|show|run|runs|cancel|suspend|resume|drop ...   (cli/dag.py)
 squall scheduler [--detach] | status | stop
+squall ui [--port 8765] [--open]
 """
 
 from __future__ import annotations
@@ -495,6 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     table.register(sub)
     dag.register(sub)
+
+    from squall.cli.ui import add_parser as add_ui
+
+    add_ui(sub)
     return p
 
 

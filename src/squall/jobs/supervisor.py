@@ -167,14 +167,30 @@ class Supervisor:
         self.shard_errors[shard] = 0
         info["attempts"] += 1
         self.run_attempts[shard] += 1
-        self.catalog.execute(
-            "UPDATE shards SET status = 'RUNNING', attempts = ?, worker = ?, rows_done = 0 "
-            "WHERE job_id = ? AND shard = ?",
-            (info["attempts"], worker, self.job_id, shard),
-        )
+        with self.catalog.connect() as con:
+            con.execute(
+                "UPDATE shards SET status = 'RUNNING', attempts = ?, worker = ?, rows_done = 0 "
+                "WHERE job_id = ? AND shard = ?",
+                (info["attempts"], worker, self.job_id, shard),
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO shard_attempts (job_id, shard, attempt, worker, started) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self.job_id, shard, info["attempts"], worker, time.time()),
+            )
         log(f"shard {shard} ({info['rows']} rows) -> worker {worker}, attempt {info['attempts']}")
         self.executor.submit(
             worker, shard, info["path"], attempt=info["attempts"], first_row=info["first_row"]
+        )
+
+    def _end_attempt(
+        self, con: Any, shard: int, status: str, when: float, rows: int | None = None
+    ) -> None:
+        """Record how the shard's current attempt ended (for the job's shard timeline)."""
+        con.execute(
+            "UPDATE shard_attempts SET status = ?, ended = ?, rows = ? "
+            "WHERE job_id = ? AND shard = ? AND attempt = ?",
+            (status, when, rows, self.job_id, shard, self.shards[shard]["attempts"]),
         )
 
     def _shard_span(self, shard: int) -> str:
@@ -210,6 +226,7 @@ class Supervisor:
                     "UPDATE jobs SET first_output_time = COALESCE(first_output_time, ?) WHERE id = ?",
                     (now, self.job_id),
                 )
+                self._end_attempt(con, ev.shard, "DONE", now, ev.rows)
             del self.shard_rows[ev.shard]
             self.shard_errors.pop(ev.shard, None)
             self._flush_progress(force=True)
@@ -226,10 +243,12 @@ class Supervisor:
             error = ev.info.get("error", "unknown error")
             if ev.shard is None:
                 raise JobEnded(st.FAILED, f"worker {ev.worker} could not start: {error}")
-            self.catalog.execute(
-                "UPDATE shards SET status = 'FAILED', error = ? WHERE job_id = ? AND shard = ?",
-                (error, self.job_id, ev.shard),
-            )
+            with self.catalog.connect() as con:
+                con.execute(
+                    "UPDATE shards SET status = 'FAILED', error = ? WHERE job_id = ? AND shard = ?",
+                    (error, self.job_id, ev.shard),
+                )
+                self._end_attempt(con, ev.shard, "FAILED", time.time())
             rows = ev.info.get("rows")
             where = f" in its batch of input rows {rows[0]}..{rows[1]}" if rows else ""
             raise JobEnded(
@@ -263,6 +282,8 @@ class Supervisor:
         attempts = self.shards[shard]["attempts"]
         self.exit_codes[shard].append(code)
         log(f"worker {ev.worker} died (exit code {code}) during shard {shard}, attempt {attempts}")
+        with self.catalog.connect() as con:
+            self._end_attempt(con, shard, "DIED", time.time())
         from squall.batch.output import remove_temp_parts
 
         # Only a dead worker wrote these: nothing can still be writing them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from squall.model import custom_model, signature
+from squall.model.inference_engine import InferenceEngine
 from squall.model.packaging import (
     FunctionInfo,
     LoadedModel,
@@ -14,6 +15,7 @@ from squall.model.packaging import (
 
 __all__ = [
     "FunctionInfo",
+    "InferenceEngine",
     "LoadedModel",
     "Manifest",
     "custom_model",
