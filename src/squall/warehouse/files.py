@@ -22,12 +22,13 @@ import pyarrow as pa
 
 from squall.errors import InvalidArgumentError
 from squall.stages.base import missing_file
-from squall.stages.paths import parse_stage_path, split_glob
+from squall.stages.paths import StagePath, parse_stage_path, split_glob
 
 if TYPE_CHECKING:
+    from squall.stages.base import Stage
     from squall.stages.manager import StageManager
 
-__all__ = ["FORMATS", "file_format", "read_files"]
+__all__ = ["FORMATS", "file_format", "read_files", "stage_files"]
 
 FORMATS = ("csv", "json", "parquet")
 _EXTENSIONS = {
@@ -102,6 +103,27 @@ def _local_files(stages: StageManager, path: str, fmt: str) -> Iterator[tuple[di
             raise FileNotFoundError(f"no file at {path!r}")
         yield {f: f for f in found}, path
         return
+    stage, sp, rels = stage_files(stages, path, fmt)
+    if stage.is_internal:
+        yield {stage.full_path(r): stage.stage_path(r) for r in rels}, str(sp)
+        return
+    with tempfile.TemporaryDirectory(prefix="squall-read-") as tmp:
+        files: dict[str, str] = {}
+        for i, rel in enumerate(rels):
+            local = os.path.join(tmp, f"{i:06d}-{os.path.basename(rel)}")
+            stage.get(rel, local)
+            files[local] = stage.stage_path(rel)
+        yield files, str(sp)
+
+
+def stage_files(
+    stages: StageManager, path: str, fmt: str | None = None
+) -> tuple[Stage, StagePath, list[str]]:
+    """The stage, the parsed path and the sorted files (relative paths) a stage path names.
+
+    A file; a glob; or a folder: its files of format ``fmt`` (any file when None), leaving
+    out names starting with ``_`` or ``.``. FileNotFoundError names the path when none is.
+    """
     sp = parse_stage_path(path)
     stage = stages.stage(sp.stage)
     base, regex = split_glob(sp.path)
@@ -114,21 +136,13 @@ def _local_files(stages: StageManager, path: str, fmt: str) -> Iterator[tuple[di
         rels = [
             r
             for r in stage.list_paths(sp.path)
-            if r.startswith(prefix) and file_format(r) == fmt and not _hidden(r[len(prefix) :])
+            if r.startswith(prefix)
+            and (fmt is None or file_format(r) == fmt)
+            and not _hidden(r[len(prefix) :])
         ]
     if not rels:
         raise missing_file(str(sp))
-    rels.sort()
-    if stage.is_internal:
-        yield {stage.full_path(r): stage.stage_path(r) for r in rels}, str(sp)
-        return
-    with tempfile.TemporaryDirectory(prefix="squall-read-") as tmp:
-        files: dict[str, str] = {}
-        for i, rel in enumerate(rels):
-            local = os.path.join(tmp, f"{i:06d}-{os.path.basename(rel)}")
-            stage.get(rel, local)
-            files[local] = stage.stage_path(rel)
-        yield files, str(sp)
+    return stage, sp, sorted(rels)
 
 
 def _hidden(tail: str) -> bool:

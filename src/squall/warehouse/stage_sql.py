@@ -14,8 +14,8 @@ import re
 from typing import TYPE_CHECKING
 
 from squall.errors import InvalidArgumentError
-from squall.stages.base import missing_file
-from squall.stages.paths import parse_stage_path, split_glob
+from squall.stages.paths import has_glob, parse_stage_path
+from squall.warehouse.files import stage_files
 
 if TYPE_CHECKING:
     from squall.stages.manager import StageManager
@@ -43,28 +43,15 @@ def resolve_stage_paths(stages: StageManager, query: str) -> tuple[str, dict[str
                 f"{text} is on an external stage: SQL reads internal stages only; read it "
                 f"with session.read.parquet({text!r}) (or .csv/.json) and query that"
             )
-        base, regex = split_glob(sp.path)
-        if regex is not None:
-            rels = list(stage.list_paths(base, regex))
-        elif sp.path and not sp.is_dir_like and stage.is_file(sp.path):
-            rels = [sp.path]
-        else:
-            prefix = sp.path + "/" if sp.path else ""
-            rels = [
-                r
-                for r in stage.list_paths(sp.path)
-                if r.startswith(prefix)
-                and not any(p.startswith(("_", ".")) for p in r[len(prefix) :].split("/"))
-            ]
-        if not rels:
-            raise missing_file(str(sp))
+        _, _, rels = stage_files(stages, text)
         locals_ = []
-        for rel in sorted(rels):
+        for rel in rels:
             local = stage.full_path(rel)
             shown[local] = stage.stage_path(rel)
             locals_.append("'" + local.replace("'", "''") + "'")
         # One file stays one string (``FROM '@s/a.parquet'`` works); several make a list.
-        return locals_[0] if regex is None and len(locals_) == 1 else "[" + ", ".join(locals_) + "]"
+        one = len(locals_) == 1 and not has_glob(sp.path)
+        return locals_[0] if one else "[" + ", ".join(locals_) + "]"
 
     return _LITERAL.sub(files_of, query), shown
 
