@@ -9,7 +9,7 @@ import squall
 from squall import jobs
 from squall.batch import JobSpec, OutputSpec
 from squall.batch.specs import JobSpec as Spec
-from squall.errors import InvalidSpecError
+from squall.errors import SignatureError
 from squall.jobs.submit import size_shards
 from squall.model import custom_model
 from squall.registry import Registry
@@ -25,10 +25,11 @@ def dbl(session: squall.Session):
 
 
 def test_a_text_column_where_the_signature_wants_numbers_fails_run_batch(session, dbl) -> None:
+    # every input kind whose schema is known: a pandas frame, a table, a query
     text = pd.DataFrame({"id": [1, 2], "x": ["1.5", "oops"]})
     session.create_table("texty", text)
     for X in (text, session.table("texty"), session.sql("SELECT * FROM texty")):
-        with pytest.raises(InvalidSpecError, match=r"column 'x' of X is (large_)?string.*DOUBLE"):
+        with pytest.raises(SignatureError, match=r"column 'x' of X has type .*string.*DOUBLE"):
             dbl.run_batch(X, output_spec=OutputSpec(stage_location="@out/t/"))
     assert jobs.list_jobs(session=session).empty  # nothing was started
     assert session.list_stage("@out/") == []

@@ -20,11 +20,17 @@ import pyarrow.dataset as pads
 
 from squall.errors import AlreadyExistsError, InvalidArgumentError, TableNotFoundError
 from squall.names import resolve_name
+from squall.sqltext import quote_identifier
 from squall.stages.manager import StageManager
 from squall.warehouse.connection import LOCK_WAIT_SECONDS, open_connection
 from squall.warehouse.dataframe import DataFrame
 from squall.warehouse.files import file_format, read_files
-from squall.warehouse.sources import in_memory_arrow, parquet_dataset, scan_options
+from squall.warehouse.sources import (
+    in_memory_arrow,
+    parquet_dataset,
+    parquet_location,
+    scan_options,
+)
 from squall.warehouse.stage_sql import resolve_stage_paths, shown_paths
 
 __all__ = ["Warehouse"]
@@ -154,7 +160,12 @@ class Warehouse:
         folder whose name starts with ``_`` or ``.``.
         """
         dataset, n = parquet_dataset(self.stages, stage_path)
-        return DataFrame.from_arrow(dataset, self, source=f"parquet: {stage_path} ({n} files)")
+        return DataFrame.from_arrow(
+            dataset,
+            self,
+            source=f"parquet: {stage_path} ({n} files)",
+            stage_location=str(parquet_location(stage_path)),
+        )
 
     def read_files(self, path: str, format: str | None = None, **options: Any) -> DataFrame:
         """A DataFrame over CSV, JSON or Parquet files, local or on a stage (read now)."""
@@ -243,7 +254,7 @@ class Warehouse:
                 )
             if fmt not in (None, "parquet") or not data.startswith("@"):
                 return read_files(self.stages, data, fmt)
-            dataset, _ = parquet_dataset(self.stages, data)
+            dataset, _ = parquet_dataset(self.stages, data, check_files=True)
             return dataset.scanner(**scan_options(_INGEST_BATCH_ROWS)).to_reader()
         if isinstance(data, DataFrame):
             if data.is_sql and data.warehouse is not None and data.warehouse.path == self.path:
@@ -278,7 +289,7 @@ def _quote(name: str) -> str:
             f"{name!r} is not a valid table name: use letters, digits, '_' and '$', "
             "starting with a letter or '_'"
         )
-    return f'"{name}"'
+    return quote_identifier(name)
 
 
 def _table_names(con: duckdb.DuckDBPyConnection) -> builtins.list[str]:

@@ -133,6 +133,11 @@ class _Pending:
     batch: pa.RecordBatch
     first_row: int
     items: dict[str, list[_Item | None]] = field(default_factory=dict)
+    # each row's input row number, when the rows are not in input order (partitioned runs)
+    numbers: list[int] | None = None
+
+    def input_row(self, row: int) -> int:
+        return self.numbers[row] if self.numbers is not None else self.first_row + row
 
 
 def _size_of(f: Any) -> int:
@@ -163,12 +168,15 @@ class FileFetcher:
         *,
         bytes_in_flight: int | None = None,
         threads: int | None = None,
+        row_column: str | None = None,
     ) -> None:
         from squall.config import settings
 
         cfg = settings()
         self.stages = stages
         self.encodings = {column: how[1] for column, how in file_columns.items()}
+        #: A column of the batches holding each row's input row number (rows reordered).
+        self.row_column = row_column
         self.bytes_in_flight = bytes_in_flight or cfg.file_fetch_bytes
         self.threads = threads or cfg.file_fetch_threads
         #: The most bytes of file contents held at once, over every run so far.
@@ -223,6 +231,9 @@ class _Run:
                 return
             pending = _Pending(batch, self.next_row)
             self.next_row += batch.num_rows
+            row_column = self.fetcher.row_column
+            if row_column is not None and row_column in batch.schema.names:
+                pending.numbers = batch.column(row_column).to_pylist()
             paths = {c: batch.column(c).to_pylist() for c in self.fetcher.encodings}
             for column in paths:
                 pending.items[column] = [None] * batch.num_rows
@@ -341,7 +352,7 @@ class _Run:
                         blocked = item
                         break
                     if item.error is not None:
-                        raise _error(item, column, pending.first_row + row)
+                        raise _error(item, column, pending.input_row(row))
                 self.waiting_for = -1
                 if blocked is None:
                     row += 1
