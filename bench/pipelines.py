@@ -311,11 +311,15 @@ def _squall_job(
 
 
 def _first_batch_times(logs: str) -> list[float]:
-    """Worker log lines ``... first batch inferred at <epoch seconds>``."""
+    """The times of worker log lines ``[w0] <timestamp> worker w0 first batch inferred``."""
+    from squall.logtime import line_time
+
     found = []
     for line in logs.splitlines():
-        if "first batch inferred at " in line:
-            found.append(float(line.rsplit("at ", 1)[1].split()[0]))
+        if "first batch inferred" in line:
+            when = line_time(line.partition("] ")[2])
+            if when is not None:
+                found.append(when)
     return found
 
 

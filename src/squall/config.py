@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings", "default_home", "prepare_workspace", "settings"]
+__all__ = ["Settings", "default_home", "is_workspace", "prepare_workspace", "settings"]
 
 #: The folders of a workspace, made with the workspace.
 WORKSPACE_FOLDERS = ("stages", "models", "jobs")
@@ -37,6 +37,11 @@ def prepare_workspace(home: Path) -> None:
             UserWarning,
             stacklevel=4,
         )
+
+
+def is_workspace(home: str | os.PathLike[str]) -> bool:
+    """True when ``home`` is a squall workspace: a folder holding a catalog."""
+    return (Path(home).expanduser() / "catalog.db").is_file()
 
 
 def default_home() -> Path:

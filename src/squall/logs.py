@@ -17,14 +17,24 @@ FORMAT = "%(asctime)s %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+class _Formatter(logging.Formatter):
+    """Lines start with the job logs' one timestamp format (``squall.logtime``)."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        from squall.logtime import log_stamp
+
+        return log_stamp(record.created)
+
+
 def configure_logging(level: str | int | None = None) -> logging.Logger:
     """Send the ``squall`` logger's records to this process's stdout, once, in one format."""
     from squall.config import settings
 
     logger = logging.getLogger("squall")
     if not any(getattr(h, "_squall", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
+        # A worker's stdout stamps each line itself (compute/local.py); records carry their own.
+        handler = logging.StreamHandler(getattr(sys.stdout, "unstamped", sys.stdout))
+        handler.setFormatter(_Formatter(FORMAT, DATE_FORMAT))
         handler._squall = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False

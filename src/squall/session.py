@@ -32,6 +32,17 @@ class DataFrameReader:
         """A DataFrame over the Parquet files at a stage path (a file or a folder)."""
         return self._session.warehouse.read_parquet(stage_path)
 
+    def csv(self, path: str, **options: Any) -> DataFrame:
+        """A DataFrame over CSV files: a stage path (file, folder, glob) or a local file or glob.
+
+        ``options`` go to DuckDB's ``read_csv`` (``header=``, ``delim=``, ``columns=``, ...).
+        """
+        return self._session.warehouse.read_files(path, "csv", **options)
+
+    def json(self, path: str, **options: Any) -> DataFrame:
+        """A DataFrame over JSON or newline-delimited JSON files (options: DuckDB's ``read_json``)."""
+        return self._session.warehouse.read_files(path, "json", **options)
+
 
 class Session:
     """A connection to one workspace folder: its catalog, stages, warehouse and jobs."""
@@ -99,8 +110,11 @@ class Session:
         return self.stages.remove(stage_path)
 
     # -- warehouse ------------------------------------------------------------------------
-    def create_table(self, name: str, data: Any, mode: str = "overwrite") -> DataFrame:
-        self.warehouse.create_table(name, data, mode=mode)
+    def create_table(
+        self, name: str, data: Any, mode: str = "overwrite", *, format: str | None = None
+    ) -> DataFrame:
+        """A table from a DataFrame, an Arrow table, or CSV/JSON/Parquet files (see Warehouse)."""
+        self.warehouse.create_table(name, data, mode=mode, format=format)
         return self.warehouse.table(name)
 
     def sql(self, query: str) -> DataFrame:

@@ -235,7 +235,14 @@ def test_logs_tag_supervisor_and_each_worker_with_model_prints(session, sleepy, 
     assert all(line.startswith(("[supervisor] ", "[w0] ", "[w1] ")) for line in lines), logs
     assert any(line.startswith("[supervisor] ") and "job ended DONE" in line for line in lines)
     for w in ("w0", "w1"):
-        assert any(line.startswith(f"[{w}] batch of 10 rows starting") for line in lines), logs
+        assert any(
+            line.startswith(f"[{w}] ") and " batch of 10 rows starting" in line for line in lines
+        ), logs
+    # one timestamp format on every line, and the lines in time order across the files
+    from squall.logtime import line_time
+
+    times = [line_time(line.partition("] ")[2]) for line in lines]
+    assert None not in times and times == sorted(times), logs  # type: ignore[type-var]
     assert job.get_logs(limit=3).splitlines() == lines[-3:]
     assert job.get_logs(limit=-1) == logs
     job.show_logs(limit=2)

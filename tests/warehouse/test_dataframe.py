@@ -48,7 +48,12 @@ def test_limit_show_and_repr(warehouse: Warehouse, capsys: pytest.CaptureFixture
         "t", pa.table({"id": list(range(20)), "name": [f"n{i}" for i in range(20)]})
     )
     df = warehouse.sql("SELECT * FROM t ORDER BY id;")
-    assert repr(df) == "DataFrame(sql='SELECT * FROM t ORDER BY id')"
+    shown = repr(df)  # what it is, its first rows, its schema
+    assert shown.startswith("DataFrame(sql='SELECT * FROM t ORDER BY id')\n")
+    assert "| n4   |" in shown and "n5 " not in shown and "schema: id int64, name " in shown
+    assert "<table" in df._repr_html_() and "n4" in df._repr_html_()
+    head = df.head(3)
+    assert type(head).__name__ == "DataFrame" and head["id"].tolist() == [0, 1, 2]
     top = df.limit(5)
     assert top.count() == 5 and df.count() == 20
     assert top.limit(10).count() == 5
@@ -69,7 +74,7 @@ def test_arrow_backed_dataframes(warehouse: Warehouse) -> None:
     assert df.columns == ["FILE_PATH"]
     assert df.count() == 3 and df.limit(2).count() == 2
     assert df.limit(2).to_arrow().column(0).to_pylist() == ["@s/a.png", "@s/b.png"]
-    assert repr(df) == "DataFrame(arrow table: 3 rows x 1 columns)"
+    assert repr(df).startswith("DataFrame(arrow table: 3 rows x 1 columns)\n")
     with pytest.raises(InvalidArgumentError):
         DataFrame.from_arrow([1, 2])  # type: ignore[arg-type]
 
@@ -86,7 +91,7 @@ def test_read_parquet_from_a_stage_folder(warehouse: Warehouse) -> None:
     df = warehouse.read_parquet("@results/run1/")
     assert df.count() == 3
     assert sorted(df.to_pandas()["id"]) == [0, 1, 2]
-    assert repr(df) == "DataFrame(parquet: @results/run1/ (3 files))"
+    assert repr(df).splitlines()[0] == "DataFrame(parquet: @results/run1/ (3 files))"
     assert warehouse.read_parquet("@results/run1/part-00001.parquet").count() == 1
     assert warehouse.read_parquet("@results/run1/part-0000[01].parquet").count() == 2
     with pytest.raises(FileNotFoundError, match="@results/run2/"):

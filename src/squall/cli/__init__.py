@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -24,9 +25,18 @@ from squall.jobs.status import FINAL
 __all__ = ["main"]
 
 
-def _session(args: argparse.Namespace) -> Any:
+def _session(args: argparse.Namespace, *, reads_only: bool = False) -> Any:
+    """The workspace session; a command that only reads refuses a folder that is no workspace."""
     import squall
 
+    if reads_only:
+        from squall.config import default_home, is_workspace
+
+        home = args.home if args.home is not None else default_home()
+        if not is_workspace(home):
+            raise SystemExit(
+                f"error: no squall workspace at {home}; `squall init {home}` creates one"
+            )
     return squall.connect(args.home)
 
 
@@ -56,7 +66,7 @@ def _options(pairs: list[str] | None) -> dict[str, Any] | None:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    s = _session(args)
+    s = _session(args, reads_only=args.action in ("ls", "get"))
     if args.action == "ls":
         if args.path is None:
             cols = ["name", "kind", "url", "encryption"]
@@ -102,7 +112,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
 def cmd_model(args: argparse.Namespace) -> int:
     from squall.registry import Registry
 
-    reg = Registry(_session(args))
+    reg = Registry(_session(args, reads_only=True))
     if args.name is None:
         df = reg.show_models()
         cols = ["name", "versions", "default_version", "comment", "created_on"]
@@ -130,7 +140,8 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import squall
-    from squall.batch import FileEncoding, InputFormat, InputSpec, JobSpec, OutputSpec, SaveMode
+    from squall.batch import FileEncoding, InputFormat
+    from squall.errors import InvalidSpecError
     from squall.registry import Registry
 
     s = _session(args)
@@ -151,7 +162,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             }
         }
     params = dict(_parse_param(p) for p in args.param or [])
-    job = mv.run_batch(
+    try:
+        job = _run_batch(mv, X, args, params, handling)
+    except InvalidSpecError as exc:
+        wanted = re.search(r"model input '([^']+)' is not a column", str(exc))
+        if args.files and wanted:
+            raise SystemExit(
+                f"error: the model reads its files from column {wanted.group(1)!r}, and "
+                f"--files names them {args.file_column!r}: pass --file-column "
+                f"{wanted.group(1)}"
+            ) from None
+        raise
+    print(job.name, flush=True)
+    return _wait(job, None) if args.wait else 0
+
+
+def _run_batch(
+    mv: Any, X: Any, args: argparse.Namespace, params: dict[str, Any], handling: Any
+) -> Any:
+    from squall.batch import InputSpec, JobSpec, OutputSpec, SaveMode
+
+    return mv.run_batch(
         X,
         compute_pool=args.compute_pool,
         input_spec=InputSpec(params=params or None, column_handling=handling),
@@ -161,17 +192,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             function_name=args.function,
             num_workers=args.workers,
             max_batch_rows=args.batch_rows,
+            **_run_options(args),
         ),
     )
-    print(job.name, flush=True)
-    return _wait(job, None) if args.wait else 0
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The JobSpec fields given on the command line (the others keep JobSpec's defaults)."""
+    given = {
+        "shard_rows": args.shard_rows,
+        "on_error": args.on_error,
+        "max_retries": args.max_retries,
+        "max_error_rate": args.max_error_rate,
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 # -- jobs -------------------------------------------------------------------------------
 def cmd_jobs(args: argparse.Namespace) -> int:
     from squall import jobs
 
-    s = _session(args)
+    s = _session(args, reads_only=args.action in _READING_JOB_ACTIONS)
     if args.action == "ls":
         df = jobs.list_jobs(limit=args.limit, status=args.status, session=s)
         rows = _records(df)
@@ -187,10 +228,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         ]
         print_json(rows) if args.json else print_table(rows, cols)
         return 0
-    job = jobs.get_job(args.name, session=s)
+    job = _job(args, s)
     if args.action == "show":
         info = job.info()
         info["progress"] = str(job.progress)
+        for key, value in info.items():
+            if key.endswith("_time") and isinstance(value, int | float):
+                info[key] = _local_time(value)
         if args.json:
             print_json(info)
         else:
@@ -219,6 +263,29 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print(f"{job.name} deleted")
         return 0
     raise AssertionError(args.action)
+
+
+_READING_JOB_ACTIONS = frozenset({"ls", "show", "logs", "wait"})
+
+
+def _job(args: argparse.Namespace, session: Any) -> Any:
+    """The job a command names: a name, a unique prefix of one, or ``--last``."""
+    from squall.jobs.manage import find_job, last_job
+
+    if args.last:
+        if args.name is not None:
+            raise SystemExit("error: give a job name or --last, not both")
+        return last_job(session)
+    if args.name is None:
+        raise SystemExit("error: name a job (a unique prefix is enough), or pass --last")
+    return find_job(args.name, session)
+
+
+def _local_time(epoch: float) -> str:
+    """Seconds since the epoch as a local ISO timestamp, to the second."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
 
 
 def _follow_logs(job: Any) -> int:
@@ -308,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
+    i = sub.add_parser("init", help="create a workspace: squall init [DIR]")
+    i.add_argument(
+        "folder", nargs="?", help="the folder (default: --home, $SQUALL_HOME, ~/.squall)"
+    )
+    i.set_defaults(func=cmd_init)
+
     d = sub.add_parser("demo", help="run a real batch job on a demo workspace")
     d.add_argument("--rows", type=int, default=200_000)
     d.set_defaults(
@@ -369,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--name", help="job name")
     r.add_argument("--workers", type=int)
     r.add_argument("--batch-rows", type=int)
+    r.add_argument("--shard-rows", type=int, help="rows per shard (default: sized from the input)")
+    r.add_argument("--on-error", help="what a failing row does: fail (default) or continue")
+    r.add_argument("--max-retries", type=int, help="times a failed shard is tried again")
+    r.add_argument(
+        "--max-error-rate", type=float, help="with --on-error continue: the most bad rows, 0-1"
+    )
     r.add_argument("--compute-pool")
     r.add_argument("--wait", action="store_true", help="show progress until the job ends")
     r.set_defaults(func=cmd_run)
@@ -388,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("delete", "delete a job's record and scratch files"),
     ):
         x = j_sub.add_parser(action, help=text)
-        x.add_argument("name")
+        x.add_argument("name", nargs="?", help="the job's name, or a unique prefix of it")
+        x.add_argument("--last", action="store_true", help="the newest job")
         if action == "show":
             x.add_argument("--json", action="store_true")
         if action == "logs":
@@ -412,8 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--timeout", type=float, default=60, help="seconds to wait for it to exit")
     w.set_defaults(func=cmd_pool)
 
-    from squall.cli import dag
+    from squall.cli import dag, table
 
+    table.register(sub)
     dag.register(sub)
 
     from squall.cli.ui import add_parser as add_ui
@@ -422,14 +503,73 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Advice written for Python users, as a command-line user acts on it.
+_CLI_WORDS = (
+    ("mode=SaveMode.OVERWRITE", "--mode overwrite"),
+    ("SaveMode.OVERWRITE", "--mode overwrite"),
+    ("mode='overwrite'", "--mode overwrite"),
+    ("mode='append'", "a table append from Python"),
+    ("pass function_name", "pass --function NAME"),
+    ("function_name ", "--function "),
+    ("(job.cancel())", "(squall jobs cancel NAME)"),
+    ("JobSpec.num_workers", "--workers"),
+    ("JobSpec.max_batch_rows", "--batch-rows"),
+    ("JobSpec.shard_rows", "--shard-rows"),
+    ("JobSpec.max_retries", "--max-retries"),
+    ("JobSpec.on_error", "--on-error"),
+    ("JobSpec.max_error_rate", "--max-error-rate"),
+    ("on_error='continue'", "--on-error continue"),
+    ("JobSpec.job_name", "--name"),
+    ("squall.connect()", "--home DIR"),
+    ("X has columns", "the input has columns"),
+    ("columns of X", "columns of the input"),
+    (" of X", " of the input"),
+    ("rows of X", "rows of the input"),
+)
+
+
+def cli_message(text: str) -> str:
+    """An error message with its Python advice put in command-line terms."""
+    for python, cli in _CLI_WORDS:
+        text = text.replace(python, cli)
+    return text
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create a workspace (or say that the folder is one already)."""
+    from pathlib import Path
+
+    import squall
+    from squall.config import default_home, is_workspace
+
+    folder = args.folder or args.home
+    home = Path(folder).expanduser() if folder is not None else default_home()
+    existed = is_workspace(home)
+    squall.connect(home)
+    print(f"{'squall workspace at' if existed else 'created squall workspace at'} {home}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    import duckdb
+
     from squall.errors import SquallError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (SquallError, OSError) as exc:  # OSError: missing files, S3 access denied, ...
-        print(f"error: {exc}", file=sys.stderr)
+    except (SquallError, OSError, duckdb.Error) as exc:  # OSError: missing files, S3 denied...
+        _print_error(exc)
         return 1
     except KeyboardInterrupt:
         return 130
+    except (ValueError, TypeError, LookupError, RuntimeError) as exc:
+        _print_error(exc)  # a bad value from deeper down: still one line, never a traceback
+        return 1
+
+
+def _print_error(exc: BaseException) -> None:
+    from squall.errors import redact
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"error: {cli_message(redact(text))}", file=sys.stderr)

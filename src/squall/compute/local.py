@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import logging
 import math
 import multiprocessing
@@ -32,6 +33,7 @@ from squall.compute.base import Event, EventKind, Executor, ExecutorContext, Sha
 from squall.compute.worker import run_worker
 from squall.errors import InvalidSpecError
 from squall.logs import configure_logging
+from squall.logtime import log_stamp
 from squall.model.resources import Resources
 
 __all__ = ["LocalExecutor", "WorkerArgs", "machine_gpus", "worker_process"]
@@ -48,6 +50,43 @@ def _redirect_output(log_path: str) -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(line_buffering=True)
+    sys.stdout = _Stamped(sys.stdout)
+    sys.stderr = _Stamped(sys.stderr)
+
+
+class _Stamped(io.TextIOBase):
+    """A text stream that starts every line with the log timestamp (squall.logtime)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._at_line_start = True
+
+    def write(self, text: str) -> int:
+        out = []
+        for piece in text.splitlines(keepends=True):
+            if self._at_line_start:
+                out.append(f"{log_stamp()} ")
+            out.append(piece)
+            self._at_line_start = piece.endswith("\n")
+        self._stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    @property
+    def unstamped(self) -> Any:
+        """The stream beneath: log records, stamped by their formatter, go there."""
+        return self._stream
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
 
 
 def _exit_with_supervisor(pid: int) -> None:

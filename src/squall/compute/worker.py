@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -73,7 +72,7 @@ def run_worker(
                 if first_batch:
                     # The job's fixed cost ends here; the timestamp is for latency measurements.
                     first_batch = False
-                    log.info("worker %s first batch inferred at %.3f", worker, time.time())
+                    log.info("worker %s first batch inferred", worker)
                 emit(Event(EventKind.PROGRESS, worker, shard, rows, error_rows=errors))
 
             try:

@@ -196,12 +196,22 @@ class Job:
             elapsed_seconds=elapsed,
         )
 
-    def wait(self, timeout: float | None = None, poll: float = 0.05) -> str:
+    def wait(
+        self, timeout: float | None = None, poll: float = 0.05, *, progress: bool | None = None
+    ) -> str:
         """Block until the job ends; return its final status. ``TimeoutError`` past ``timeout``.
 
         ``timeout`` is in seconds; None or a negative number waits without limit (as
         snowflake-ml-python's ``wait(timeout=-1)``), 0 checks once.
+        ``progress``: draw a progress bar (rows, rate, ETA) on stderr while waiting; by default
+        only when interactive (a terminal or a notebook), so scripts and CI stay quiet.
         """
+        from squall.jobs.progress import interactive, progress_bar
+
+        if progress is None:
+            progress = interactive()
+        if progress:
+            return progress_bar(self, timeout=timeout)
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         delay = 0.02
         while True:

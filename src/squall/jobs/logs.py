@@ -5,9 +5,11 @@ Lines are read back with credentials masked (:func:`squall.errors.redact`).
 
 from __future__ import annotations
 
+import heapq
 from pathlib import Path
 
 from squall.errors import redact
+from squall.logtime import line_time
 
 __all__ = ["LogTail", "log_files", "read_logs"]
 
@@ -26,11 +28,21 @@ def log_files(log_dir: Path) -> list[tuple[str, Path]]:
 
 
 def read_logs(log_dir: Path, limit: int = -1) -> str:
-    """Every log line tagged ``[source]``; ``limit`` > 0 keeps the last ``limit`` lines."""
-    lines: list[str] = []
+    """Every log line tagged ``[source]``, in time order across the files.
+
+    A line without a timestamp (a traceback's continuation, output written below Python)
+    goes with the line before it. ``limit`` > 0 keeps the last ``limit`` lines.
+    """
+    timed: list[list[tuple[float, str]]] = []
     for tag, path in log_files(log_dir):
+        at = 0.0
+        rows: list[tuple[float, str]] = []
         with open(path, encoding="utf-8", errors="replace") as fh:
-            lines.extend(f"[{tag}] {redact(line.rstrip())}" for line in fh)
+            for line in fh:
+                at = line_time(line) or at
+                rows.append((at, f"[{tag}] {redact(line.rstrip())}"))
+        timed.append(rows)
+    lines = [text for _, text in heapq.merge(*timed, key=lambda row: row[0])]
     if limit is not None and limit > 0:
         lines = lines[-limit:]
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from squall.names import resolve_name
 if TYPE_CHECKING:
     from squall.session import Session
 
-__all__ = ["delete_job", "get_job", "list_jobs"]
+__all__ = ["delete_job", "find_job", "get_job", "last_job", "list_jobs"]
 
 _COLUMNS = [
     "name",
@@ -105,6 +105,35 @@ def get_job(name: str, session: Session | None = None) -> Job:
         ]
         hint = f"; recent jobs: {', '.join(recent)}" if recent else "; the workspace has no jobs"
         raise JobNotFoundError(f"no job named {name!r}{hint}")
+    return Job(s, row["id"])
+
+
+def find_job(name: str, session: Session | None = None) -> Job:
+    """The job named ``name``, else the one job whose name starts with it (case-insensitive).
+
+    JobNotFoundError when no name matches, or when several do (it lists them).
+    """
+    s = _session(session)
+    key = name.upper()
+    names = [r["name"] for r in s.catalog.query("SELECT name FROM jobs ORDER BY created_time DESC")]
+    exact = [n for n in names if n.upper() == key]
+    matches = exact or ([n for n in names if n.upper().startswith(key)] if key else [])
+    if len(matches) == 1:
+        return get_job(matches[0], s)
+    if len(matches) > 1:
+        shown = ", ".join(matches[:10]) + (", ..." if len(matches) > 10 else "")
+        raise JobNotFoundError(
+            f"{name!r} names {len(matches)} jobs: {shown}; give more of the name"
+        )
+    return get_job(name, s)
+
+
+def last_job(session: Session | None = None) -> Job:
+    """The newest job of the workspace; JobNotFoundError when it has none."""
+    s = _session(session)
+    row = s.catalog.query_one("SELECT id FROM jobs ORDER BY created_time DESC, rowid DESC LIMIT 1")
+    if row is None:
+        raise JobNotFoundError("the workspace has no jobs")
     return Job(s, row["id"])
 
 

@@ -140,7 +140,8 @@ def resume_job(job: Job) -> str:
         reservation.reserve(con, plan.output_location, job.id)
         changed = con.execute(
             "UPDATE jobs SET status = ?, message = 'resuming', cancel_requested = 0, "
-            "completed_time = NULL, started_time = NULL, heartbeat = ?, supervisor_pid = NULL "
+            "completed_time = NULL, started_time = NULL, first_output_time = NULL, "
+            "heartbeat = ?, supervisor_pid = NULL "
             "WHERE id = ? AND status = ?",
             (st.PENDING, now, job.id, row["status"]),
         ).rowcount

@@ -36,11 +36,70 @@ class _StagingCancelled(Exception):
     """The job was cancelled while its input was being staged."""
 
 
+# Shards per worker aimed at when the input's size is known: enough to even out the load.
+SHARDS_PER_WORKER = 4
+
+
 def _shard_rows(job_spec: JobSpec, batch_rows: int, has_files: bool) -> int:
     if job_spec.shard_rows:
         return job_spec.shard_rows
     # Files are fetched per row: keep their shards small so a retry costs little.
     return max(batch_rows, DEFAULT_FILE_SHARD_ROWS if has_files else DEFAULT_SHARD_ROWS)
+
+
+def size_shards(
+    job_spec: JobSpec, batch_rows: int, has_files: bool, rows: int | None, workers: int
+) -> tuple[int, int, str]:
+    """(rows per shard, workers, why): from the input's size and the workers asked for.
+
+    With the size known, shards aim at a few per worker, never smaller than a batch (or
+    the default, whichever is less); an input of one shard runs on one worker.
+    """
+    default = _shard_rows(job_spec, batch_rows, has_files)
+    if rows is None:
+        return default, workers, "input size unknown before staging: default shard size"
+    if job_spec.shard_rows:
+        shard, why = default, "shard_rows as given"
+    else:
+        wanted = -(-rows // (workers * SHARDS_PER_WORKER)) if rows else default
+        floor = min(default, max(batch_rows, 1 if has_files else 1024))
+        shard = max(floor, min(default, wanted))
+        why = f"about {SHARDS_PER_WORKER} shards per worker, none under {floor:,} rows"
+    shards = max(1, -(-rows // shard))
+    used = min(workers, shards)
+    if used < workers:
+        why += f"; {shards} shard(s) need only {used} of the {workers} workers asked for"
+    return shard, used, why
+
+
+def known_rows(X: Any) -> int | None:
+    """The number of input rows when it is known without running a query, else None."""
+    from squall.warehouse import DataFrame
+
+    if isinstance(X, DataFrame):
+        if X.is_sql:
+            return None
+        source: Any = X.arrow_source
+        try:
+            n = source.num_rows if hasattr(source, "num_rows") else source.count_rows()
+        except Exception:
+            return None
+        return n if X.row_limit is None else min(n, X.row_limit)
+    n = getattr(X, "num_rows", None)
+    if n is None and type(X).__module__.partition(".")[0] in ("pandas", "polars"):
+        n = len(X)
+    return n if isinstance(n, int) else None
+
+
+def _log_sizing(log_dir: Path, shard_rows: int, workers: int, why: str) -> None:
+    """The supervisor's log starts with how the input is cut into shards, and why."""
+    from squall.logtime import log_stamp
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / "supervisor.log", "a", encoding="utf-8") as log:
+        log.write(
+            f"{log_stamp()} shards of up to {shard_rows:,} rows on {workers} worker(s): {why}\n"
+        )
 
 
 def _record_job(
@@ -141,12 +200,22 @@ def submit_batch(
     if checker is None:
         _clear_output(session, job_id, plan, output_spec)
     try:
+        shard_rows, workers, why = size_shards(
+            job_spec,
+            plan.max_batch_rows,
+            bool(plan.file_columns),
+            known_rows(X),
+            plan.num_workers,
+        )
+        if workers != plan.num_workers:
+            plan.num_workers = workers
+            catalog.execute("UPDATE jobs SET spec = ? WHERE id = ?", (plan.to_json(), job_id))
+        _log_sizing(scratch / "logs", shard_rows, workers, why)
         pid = launch_supervisor(session.home, job_id, scratch / "logs")
         catalog.execute(
             "UPDATE jobs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE id = ?",
             (pid, job_id),
         )
-        shard_rows = _shard_rows(job_spec, plan.max_batch_rows, bool(plan.file_columns))
 
         def record(shard: ShardInfo) -> None:
             with catalog.connect() as con:

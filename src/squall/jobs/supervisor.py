@@ -313,6 +313,11 @@ class Supervisor:
                     for worker in list(self.busy) + list(self.idle) + list(self.starting):
                         self.executor.stop_worker(worker)
                     self.executor.shutdown(grace=0.1)
+            if final != st.DONE:  # whatever the end: no worker writes now, so none is listed
+                with contextlib.suppress(Exception):
+                    from squall.batch.output import remove_temp_parts
+
+                    remove_temp_parts(Path(self.plan.output_dir))
             with contextlib.suppress(Exception):
                 self._flush_progress(force=True)
             heartbeat.stopped.set()

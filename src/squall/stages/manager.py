@@ -240,7 +240,7 @@ class StageManager:
         sp = parse_stage_path(stage_path)
         stage = self.stage(sp.stage)
         _check_pattern(pattern)
-        files = stage.list(sp.path, pattern)
+        files = (f for f in stage.list(sp.path, pattern) if not is_temporary(f.path))
         if sp.is_dir_like and sp.path:
             prefix = f"@{stage.name}/{sp.path}/"
             files = (f for f in files if f.path.startswith(prefix))
@@ -291,6 +291,14 @@ class StageManager:
             f"no stage named {name!r}, and no stage exists yet; "
             f"create one with session.create_stage({name!r})"
         )
+
+
+_TEMPORARY = re.compile(r"\.[^/]+\.[0-9a-f]{12,32}\.tmp")
+
+
+def is_temporary(path: str) -> bool:
+    """True for a file being written (``.part-00000.parquet.<hex>.tmp``): never listed."""
+    return _TEMPORARY.fullmatch(path.rpartition("/")[2]) is not None
 
 
 def _lookup_key(name: str) -> str:

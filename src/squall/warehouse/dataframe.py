@@ -31,6 +31,7 @@ __all__ = ["DEFAULT_BATCH_ROWS", "BatchStream", "DataFrame"]
 
 DEFAULT_BATCH_ROWS = 65_536
 
+_REPR_ROWS = 5
 _TRAILING_SEMICOLON = re.compile(r";(\s|--[^\n]*)*$")
 
 
@@ -134,6 +135,42 @@ class DataFrame:
         return self._warehouse
 
     def __repr__(self) -> str:
+        """What it is, then its first rows and its schema (as pandas and DuckDB show them)."""
+        return self.describe_text(_REPR_ROWS)
+
+    def describe_text(self, n: int = 10) -> str:
+        """The DataFrame's description, its first ``n`` rows and its columns with their types."""
+        title = self._title()
+        try:
+            rows = self.limit(n + 1).to_arrow()
+        except Exception:  # a repr never raises: a query that fails now shows what it is
+            return title
+        columns = ", ".join(f"{f.name} {f.type}" for f in rows.schema)
+        table = format_table(rows.slice(0, n), more=rows.num_rows > n)
+        return f"{title}\n{table}\nschema: {columns}"
+
+    def _repr_html_(self) -> str:
+        """The first rows as an HTML table, for notebooks."""
+        import html
+
+        title = html.escape(self._title())
+        try:
+            rows = self.limit(_REPR_ROWS + 1).to_arrow()
+        except Exception:
+            return f"<pre>{title}</pre>"
+        frame = rows.slice(0, _REPR_ROWS).to_pandas()
+        more = "<p>(showing the first rows)</p>" if rows.num_rows > _REPR_ROWS else ""
+        types = ", ".join(html.escape(f"{f.name} {f.type}") for f in rows.schema)
+        return (
+            f"<div><p><code>{title}</code></p>{frame.to_html(index=False)}{more}"
+            f"<p>schema: {types}</p></div>"
+        )
+
+    def head(self, n: int = 5) -> pd.DataFrame:
+        """The first ``n`` rows as a pandas DataFrame (as ``pandas.DataFrame.head``)."""
+        return self.limit(n).to_pandas()
+
+    def _title(self) -> str:
         limit = f", limit={self._limit}" if self._limit is not None else ""
         if self._query is not None:
             return f"DataFrame(sql={self._query!r}{limit})"
@@ -240,9 +277,10 @@ class DataFrame:
 
     # --- helpers -------------------------------------------------------------------------
     def _sql(self) -> str:
+        """The query to run: stage paths in it resolved to the files they name."""
         query = self.query
-        assert query is not None
-        return query
+        assert query is not None and self._warehouse is not None
+        return self._warehouse.resolve(query)
 
     def _connect(self) -> Any:
         assert self._warehouse is not None

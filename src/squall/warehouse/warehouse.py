@@ -24,12 +24,14 @@ from squall.sqltext import quote_identifier
 from squall.stages.manager import StageManager
 from squall.warehouse.connection import LOCK_WAIT_SECONDS, open_connection
 from squall.warehouse.dataframe import DataFrame
+from squall.warehouse.files import file_format, read_files
 from squall.warehouse.sources import (
     in_memory_arrow,
     parquet_dataset,
     parquet_location,
     scan_options,
 )
+from squall.warehouse.stage_sql import resolve_stage_paths, shown_paths
 
 __all__ = ["Warehouse"]
 
@@ -60,6 +62,7 @@ class Warehouse:
         self.stages = stages
         #: Seconds an operation waits for another process to release the warehouse.
         self.lock_wait = LOCK_WAIT_SECONDS
+        self._shown: dict[str, str] = {}  # stage files read by SQL: local path -> stage path
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r})"
@@ -87,8 +90,17 @@ class Warehouse:
     def translate_error(
         self, con: duckdb.DuckDBPyConnection, exc: BaseException
     ) -> Exception | None:
-        """A squall error for a DuckDB error that has one (a missing table), else None."""
+        """A squall error for a DuckDB error that has one (a missing table), else None.
+
+        A DuckDB error that names files read through stage paths is raised again naming
+        the stage paths.
+        """
         if not isinstance(exc, duckdb.CatalogException):
+            text = str(exc)
+            if isinstance(exc, duckdb.Error) and self._shown:
+                shown = shown_paths(text, self._shown)
+                if shown != text:
+                    return type(exc)(shown)
             return None
         match = _MISSING_TABLE.search(str(exc))
         if match is None:
@@ -98,6 +110,12 @@ class Warehouse:
         except duckdb.Error:
             names = []
         return _table_not_found(match.group(1).strip("\"'"), names)
+
+    def resolve(self, query: str) -> str:
+        """``query`` with its ``'@stage/path'`` literals replaced by the files they name."""
+        resolved, shown = resolve_stage_paths(self.stages, query)
+        self._shown.update(shown)
+        return resolved
 
     # --- queries ---------------------------------------------------------------------------
     def sql(self, query: str) -> DataFrame:
@@ -118,7 +136,7 @@ class Warehouse:
         result: pa.Table | None = None
         with self.connect() as con:
             for statement in statements:
-                rel = con.sql(statement)
+                rel = con.sql(self.resolve(statement.query))
                 result = rel.to_arrow_table() if rel is not None else None
         return DataFrame.from_arrow(result if result is not None else pa.table({}), self)
 
@@ -149,12 +167,22 @@ class Warehouse:
             stage_location=str(parquet_location(stage_path)),
         )
 
+    def read_files(self, path: str, format: str | None = None, **options: Any) -> DataFrame:
+        """A DataFrame over CSV, JSON or Parquet files, local or on a stage (read now)."""
+        if file_format(path, format) == "parquet" and path.startswith("@"):
+            return self.read_parquet(path)
+        table = read_files(self.stages, path, format, **options)
+        return DataFrame.from_arrow(table, self, source=f"{path} ({table.num_rows} rows)")
+
     # --- tables ----------------------------------------------------------------------------
-    def create_table(self, name: str, data: Any, mode: str = "overwrite") -> None:
+    def create_table(
+        self, name: str, data: Any, mode: str = "overwrite", *, format: str | None = None
+    ) -> None:
         """Create (``overwrite``), extend (``append``) or create-only (``error``) a table.
 
-        ``data``: a pandas, polars or squall DataFrame, a pyarrow Table, or
-        ``"@stage/path/*.parquet"`` (streamed from the stage, never whole in memory).
+        ``data``: a pandas, polars or squall DataFrame, a pyarrow Table, ``"@stage/path/*.parquet"``
+        (streamed from the stage, never whole in memory), or a CSV, JSON or Parquet file
+        (local or on a stage; the format from its extension, or ``format=``).
         ``append`` matches columns by name and creates the table when missing.
         """
         ident = _quote(resolve_name(name, "table name"))
@@ -162,7 +190,7 @@ class Warehouse:
             raise InvalidArgumentError(
                 f"mode {mode!r} is not one of {', '.join(repr(m) for m in _MODES)}"
             )
-        source = self._source(data)
+        source = self._source(data, format)
         view = f"__squall_src_{uuid.uuid4().hex}"
         with self.connect() as con:
             existing = _find_table(con, name, missing_ok=True)
@@ -171,7 +199,7 @@ class Warehouse:
                     f"table {existing!r} exists already; use mode='overwrite' or mode='append'"
                 )
             if isinstance(source, str):
-                select = f"SELECT * FROM (\n{source}\n) AS _squall_src"
+                select = f"SELECT * FROM (\n{self.resolve(source)}\n) AS _squall_src"
             else:
                 con.register(view, source)
                 select = f"SELECT * FROM {_quote(view)}"
@@ -210,14 +238,22 @@ class Warehouse:
             con.execute(f"DROP {kind} {_quote(found)}")
 
     # --- helpers ---------------------------------------------------------------------------
-    def _source(self, data: Any) -> str | pa.Table | pads.Dataset | pa.RecordBatchReader:
+    def _source(
+        self, data: Any, format: str | None = None
+    ) -> str | pa.Table | pads.Dataset | pa.RecordBatchReader:
         """SQL text for a query on this warehouse, else an Arrow object DuckDB can scan."""
+        if isinstance(data, Path):
+            data = str(data)
         if isinstance(data, str):
-            if not data.startswith("@"):
+            fmt = file_format(data, format)
+            if fmt is None and not data.startswith("@"):
                 raise InvalidArgumentError(
-                    f"a string source must be a stage path like '@stage/path/*.parquet', "
-                    f"not {data!r}; for a query, pass session.sql(...)"
+                    f"a string source must be a file (.csv, .json, .parquet, or format=...) "
+                    f"or a stage path like '@stage/path/*.parquet', not {data!r}; "
+                    "for a query, pass session.sql(...)"
                 )
+            if fmt not in (None, "parquet") or not data.startswith("@"):
+                return read_files(self.stages, data, fmt)
             dataset, _ = parquet_dataset(self.stages, data, check_files=True)
             return dataset.scanner(**scan_options(_INGEST_BATCH_ROWS)).to_reader()
         if isinstance(data, DataFrame):
