@@ -32,7 +32,7 @@ def _is_text(t: pa.DataType) -> bool:
 
 
 def check_file_columns(
-    file_columns: dict[str, list[str]],
+    file_columns: dict[str, list[Any]],
     schema: pa.Schema,
     model_columns: list[str],
     function: str,
@@ -57,7 +57,7 @@ def check_file_columns(
 class PathChecker:
     """Checks the file paths of X batch by batch as it is staged; counts rows across batches."""
 
-    def __init__(self, file_columns: dict[str, list[str]], stages: Any) -> None:
+    def __init__(self, file_columns: dict[str, list[Any]], stages: Any) -> None:
         self.columns = list(file_columns)
         self.stages = stages
         self.known: set[str] = set()
