@@ -15,7 +15,8 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     │   ├── JobNotFoundError
     │   └── DAGNotFoundError
     ├── AlreadyExistsError(FileExistsError)
-    │   └── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
+    │   ├── OutputNotEmptyError               SaveMode.ERROR on a non-empty location
+    │   └── OutputInUseError                  another live job writes to (or under) the location
     ├── JobStateError(RuntimeError)           an action the job's status does not allow
     │   └── JobNotResumableError              a resume refused: DONE, running, or its
     │                                         model version or input shards are gone
@@ -54,6 +55,7 @@ __all__ = [
     "ModelOutputError",
     "NotFoundError",
     "NotSupportedError",
+    "OutputInUseError",
     "OutputNotEmptyError",
     "SignatureError",
     "SquallError",
@@ -149,6 +151,24 @@ class OutputNotEmptyError(AlreadyExistsError):
 
     def __str__(self) -> str:
         return redact(str(self.args[0]))
+
+
+class OutputInUseError(AlreadyExistsError):
+    """Another job that has not ended writes to this output location, or to one inside it.
+
+    ``location`` is the location asked for, ``job`` the name of the job holding it.
+    """
+
+    def __init__(self, location: str, job: str, held: str) -> None:
+        super().__init__(
+            f"output location {location} is in use by job {job}, which writes to {held} and "
+            "has not ended; wait for it or cancel it, or choose another location"
+        )
+        self.location = location
+        self.job = job
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class JobStateError(SquallError, RuntimeError):

@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import uuid
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,10 +99,25 @@ def prepare_output(stages: StageManager, location: str, mode: Any, *, dry_run: b
         shown = [base + "/" + str(f.relative_to(folder)) if f != folder else base for f in files]
         raise OutputNotEmptyError(normalised, shown)
     if files and mode == SaveMode.OVERWRITE and not dry_run:
+        # upstream's wording, so that callers filtering this warning keep working
+        warnings.warn(
+            f"Output stage location '{normalised}' is not empty. Found {len(files)} existing "
+            "files. OVERWRITE mode will remove all existing files in the output location "
+            "before running the batch inference job.",
+            stacklevel=_caller_level(),
+        )
         stages.remove(normalised)
     if not dry_run:
         folder.mkdir(parents=True, exist_ok=True)
     return normalised
+
+
+def _caller_level() -> int:
+    """The stack level of the first frame outside squall, so the warning points at the caller."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("squall."):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level
 
 
 def write_success(folder: Path, summary: dict[str, Any]) -> None:

@@ -22,7 +22,13 @@ import pyarrow.parquet as pq
 from squall.batch.staging import ShardInfo
 from squall.errors import InputChangedError
 
-__all__ = ["is_parquet_ref", "parquet_in_place", "read_parquet_ref", "reference_shards"]
+__all__ = [
+    "is_parquet_ref",
+    "parquet_in_place",
+    "read_parquet_ref",
+    "reference_shards",
+    "shard_input_exists",
+]
 
 _KEY = "parquet_ref"
 
@@ -92,6 +98,13 @@ def reference_shards(
 def is_parquet_ref(path: str) -> bool:
     """Whether a shard's path is a reference made by :func:`reference_shards`."""
     return path.startswith("{") and _KEY in path
+
+
+def shard_input_exists(path: str) -> bool:
+    """Whether a shard's input is still there: its staged file, or the file it references."""
+    if is_parquet_ref(path):
+        return os.path.exists(json.loads(path)[_KEY])
+    return os.path.exists(path)
 
 
 def read_parquet_ref(ref: str, batch_rows: int) -> Iterator[pa.RecordBatch]:

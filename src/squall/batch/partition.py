@@ -28,12 +28,14 @@ import pyarrow.compute as pc
 
 from squall.batch.staging import _SHARD_BYTES, STAGE_BATCH_ROWS, ShardInfo
 from squall.errors import InvalidSpecError
+from squall.sqltext import quote_identifier, quote_literal
 
 __all__ = [
     "SORT_MEMORY_LIMIT",
     "check_partitioning",
     "is_partitioned",
     "partition_starts",
+    "row_number_column",
     "same_key",
     "stage_partitions",
 ]
@@ -144,15 +146,16 @@ def same_key(a: Any, b: Any) -> bool:
 # --- staging ----------------------------------------------------------------------------
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _free_name(schema: pa.Schema, base: str) -> str:
     name = base
     while name in schema.names:
         name += "_"
     return name
+
+
+def row_number_column(schema: pa.Schema) -> str:
+    """The name of the column of input row numbers that sorting adds to X's columns."""
+    return _free_name(schema, "__squall_row")
 
 
 def _with_row_number(schema: pa.Schema, row: str) -> pa.Schema:
@@ -175,12 +178,19 @@ def _numbered(
 
 
 def _sorted_by_partition(
-    batches: Iterator[pa.RecordBatch], schema: pa.Schema, column: str, spill: Path
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    column: str,
+    spill: Path,
+    keep_row: bool = False,
 ) -> Iterator[pa.RecordBatch]:
-    """X's rows grouped by partition: largest partitions first, input order within one."""
+    """X's rows grouped by partition: largest partitions first, input order within one.
+
+    With ``keep_row``, the rows keep their input row number (:func:`row_number_column`).
+    """
     import duckdb
 
-    row = _free_name(schema, "__squall_row")
+    row = row_number_column(schema)
     size = _free_name(schema, "__squall_partition_rows")
     source = pa.RecordBatchReader.from_batches(
         _with_row_number(schema, row), _numbered(batches, schema, row)
@@ -188,15 +198,16 @@ def _sorted_by_partition(
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
-        con.execute(f"SET temp_directory = '{spill.as_posix()}'")
-        con.execute(f"SET memory_limit = '{SORT_MEMORY_LIMIT}'")
+        con.execute(f"SET temp_directory = {quote_literal(spill.as_posix())}")
+        con.execute(f"SET memory_limit = {quote_literal(SORT_MEMORY_LIMIT)}")
         con.execute("SET enable_progress_bar = false")
         con.register("squall_input", source)
-        key = _quote(column)
+        key = quote_identifier(column)
+        dropped = ", ".join(quote_identifier(c) for c in ([size] if keep_row else [row, size]))
         query = (
-            f"SELECT * EXCLUDE ({_quote(row)}, {_quote(size)}) FROM ("
-            f"SELECT *, count(*) OVER (PARTITION BY {key}) AS {_quote(size)} FROM squall_input"
-            f") ORDER BY {_quote(size)} DESC, {key} NULLS LAST, {_quote(row)}"
+            f"SELECT * EXCLUDE ({dropped}) FROM ("
+            f"SELECT *, count(*) OVER (PARTITION BY {key}) AS {quote_identifier(size)} FROM squall_input"
+            f") ORDER BY {quote_identifier(size)} DESC, {key} NULLS LAST, {quote_identifier(row)}"
         )
         yield from con.sql(query).to_arrow_reader(STAGE_BATCH_ROWS)
     finally:
@@ -251,14 +262,19 @@ def stage_partitions(
     shard_rows: int,
     partition_column: str | None,
     on_shard: Callable[[ShardInfo], None] | None = None,
+    row_column: str | None = None,
 ) -> list[ShardInfo]:
     """Write X into shards of whole partitions; return the shards.
 
     A shard is closed at a partition boundary once it holds ``shard_rows`` rows (or its
     byte limit); a partition larger than that makes a shard of its own. Without a
-    partition column, the whole input is one partition, in one shard.
+    partition column, the whole input is one partition, in one shard. With ``row_column``
+    (see :func:`row_number_column`), the shards keep each row's input row number.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    keep_row = row_column is not None and partition_column is not None
+    if keep_row:
+        schema = _with_row_number(schema, row_number_column(schema))
     files = _ShardFiles(folder, schema, on_shard)
     if partition_column is None:
         for batch in batches:
@@ -267,7 +283,9 @@ def stage_partitions(
         files.close()
         return files.shards
     last: Any = _NO_KEY
-    for batch in _sorted_by_partition(batches, schema, partition_column, folder / ".sort"):
+    source = schema.remove(len(schema) - 1) if keep_row else schema
+    sort = folder / ".sort"
+    for batch in _sorted_by_partition(batches, source, partition_column, sort, keep_row):
         batch = _conform(batch, schema)
         keys = batch.column(partition_column)
         for start, end in partition_spans(keys):

@@ -62,6 +62,11 @@ class JobPlan:
     on_error: str = "fail"
     max_error_rate: float | None = None
     compute_pool: str = "local"
+    # rows of X when known before staging (in-memory X, Parquet read in place), else None
+    rows_total: int | None = None
+    # partitioned runs with file columns: the staged column of input row numbers (X's rows
+    # are reordered by partition), for error messages
+    row_column: str | None = None
     # JobSpec's snowflake-ml-python service fields (warehouse, image_repo, force_rebuild)
     # as given: kept for the record, no effect here.
     platform_options: dict[str, Any] = field(default_factory=dict)

@@ -16,7 +16,14 @@ import pyarrow as pa
 
 from squall.errors import InvalidArgumentError
 
-__all__ = ["ShardInfo", "input_batches", "input_schema", "shard_first_row", "stage_batches"]
+__all__ = [
+    "ShardInfo",
+    "empty_shard",
+    "input_batches",
+    "input_schema",
+    "shard_first_row",
+    "stage_batches",
+]
 
 # Staging reads X in batches of this many rows; a shard is closed once it holds at least
 # shard_rows rows or _SHARD_BYTES bytes, whichever comes first.
@@ -141,6 +148,15 @@ def stage_batches(
                 close()
     close()
     return shards
+
+
+def empty_shard(folder: Path, schema: pa.Schema) -> ShardInfo:
+    """A shard of no rows, for an empty input: its job still writes one (empty) part."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "shard-000000.arrow"
+    with pa.ipc.new_file(str(path), schema) as writer:
+        writer.write_table(schema.empty_table())
+    return ShardInfo(0, str(path), 0, 0)
 
 
 def shard_first_row(path: str) -> int:

@@ -15,8 +15,9 @@ import pyarrow as pa
 
 from squall.batch.files import check_file_columns
 from squall.batch.files.decode import check_decoded_inputs
+from squall.batch.locations import check_input_files, check_overlap
 from squall.batch.output import output_dir, prepare_output
-from squall.batch.partition import check_partitioning
+from squall.batch.partition import check_partitioning, row_number_column
 from squall.batch.plan import JobPlan
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import input_schema
@@ -46,6 +47,18 @@ def make_job_name(job_spec: JobSpec) -> str:
     return f"{prefix}_{uuid.uuid4().hex.upper()}"
 
 
+# A job's name is a folder name (its scratch folder, a base_stage_location's subfolder).
+_MAX_JOB_NAME_BYTES = 255
+
+
+def _check_job_name(name: str) -> None:
+    size = len(name.encode("utf-8"))
+    if size > _MAX_JOB_NAME_BYTES:
+        raise InvalidSpecError(
+            f"job name {name[:40]!r}... is {size} bytes long; the limit is {_MAX_JOB_NAME_BYTES}"
+        )
+
+
 def match_column(name: str, columns: list[str], what: str) -> str:
     """The column of ``columns`` that ``name`` means: exact, else case-insensitive and unique."""
     if name in columns:
@@ -56,6 +69,21 @@ def match_column(name: str, columns: list[str], what: str) -> str:
     if len(hits) > 1:
         raise InvalidSpecError(f"{what} {name!r} matches several columns of X: {hits}")
     raise InvalidSpecError(f"{what} {name!r} is not a column of X; X has columns {columns}")
+
+
+def _check_input_types(
+    signature: Any, schema: pa.Schema, model_columns: list[str], file_columns: dict[str, Any]
+) -> None:
+    """Refuse a column of X whose type cannot hold its signature input (bytes for a DOUBLE)."""
+    from squall.errors import SignatureError
+    from squall.model._checks import arrow_problem
+
+    for spec, column in zip(signature.inputs, model_columns, strict=True):
+        if column in file_columns:
+            continue  # stage paths, replaced by the files' contents in the worker
+        problem = arrow_problem(spec, schema.field(column).type)
+        if problem:
+            raise SignatureError(f"column {column!r} of X {problem} (input {spec.name!r})")
 
 
 def _input_names(signature: Any) -> list[str]:
@@ -114,6 +142,7 @@ def plan_job(
     }
     check_file_columns(file_columns, schema, model_columns, function.name)
     check_decoded_inputs(file_columns, list(signature.inputs))
+    _check_input_types(signature, schema, model_columns, file_columns)
 
     partition = None
     if input_spec.partition_column is not None:
@@ -135,7 +164,10 @@ def plan_job(
     else:
         assert output_spec.base_stage_location is not None
         location = output_spec.base_stage_location.rstrip("/") + "/" + job_name + "/"
+    _check_job_name(job_name)
     location = prepare_output(session.stages, location, output_spec.mode, dry_run=True)
+    check_overlap(session.stages, X, location)
+    check_input_files(session.stages, X)
     if session.catalog.query_one("SELECT 1 FROM jobs WHERE name = ?", (job_name,)):
         from squall.errors import AlreadyExistsError
 
@@ -161,6 +193,24 @@ def plan_job(
         on_error=job_spec.on_error,
         max_error_rate=job_spec.max_error_rate,
         compute_pool=pool,
+        rows_total=_known_rows(X),
+        row_column=row_number_column(schema) if partition and file_columns else None,
         platform_options=job_spec.platform_options(),
     )
     return plan, schema
+
+
+def _known_rows(X: Any) -> int | None:
+    """How many rows X has, when that is known without running a query; else None."""
+    from squall.warehouse import DataFrame
+
+    if isinstance(X, DataFrame):
+        source = X.arrow_source
+        rows = source.num_rows if isinstance(source, pa.Table) else None
+        if rows is not None and X.row_limit is not None:
+            rows = min(rows, X.row_limit)
+        return rows
+    try:
+        return len(X)
+    except TypeError:
+        return None

@@ -27,11 +27,25 @@ from squall.batch.plan import JobPlan
 from squall.batch.rebatch import rebatch
 from squall.errors import ModelOutputError
 
-__all__ = ["ShardResult", "ShardRunner", "parse_kill_points", "read_shard_batches"]
+__all__ = ["ShardResult", "ShardRunner", "parse_kill_points", "read_shard_batches", "shard_schema"]
 
 # Rows whose errors a worker writes to its log, per shard (the _ERROR column has them all).
 _LOGGED_ERRORS = 10
 _ERROR_TEXT_LIMIT = 2000
+
+
+# The fewest model calls the search for a failing batch's bad rows may make (see _isolate).
+_MIN_SEARCH_CALLS = 1024
+
+
+class ErrorRateExceeded(RuntimeError):
+    """A shard's bad rows alone exceed the job's max_error_rate: the job cannot succeed."""
+
+
+@dataclass
+class _Search:
+    budget: int
+    calls: int = 0
 
 
 @dataclass
@@ -82,6 +96,18 @@ def read_shard_batches(path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
         yield from rebatch(runs, batch_rows)
 
 
+def shard_schema(path: str) -> pa.Schema:
+    """The schema of a shard's rows, read without its rows."""
+    if is_parquet_ref(path):
+        import json
+
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(json.loads(path)["parquet_ref"])
+    with pa.memory_map(path, "r") as source:
+        return pa.ipc.open_file(source).schema.remove_metadata()
+
+
 def _output_field(spec: Any) -> pa.Field:
     """The Arrow field of one output of a signature; nested outputs are JSON strings."""
     shape = getattr(spec, "shape", None)
@@ -103,6 +129,7 @@ class ShardRunner:
         self.output_fields = [_output_field(s) for s in self.function.signature.outputs]
         self.output_dir = Path(plan.output_dir)
         self.keep_going = plan.on_error == "continue"
+        self.shard_error_rows = 0
         # the columns each part adds to the input's: outputs, then _ERROR with "continue"
         self.error_field = pa.field(ERROR_COLUMN, pa.string())
         self.part_fields = self.output_fields + ([self.error_field] if self.keep_going else [])
@@ -113,7 +140,12 @@ class ShardRunner:
         if plan.file_columns:
             from squall.batch.files import FileFetcher
 
-            self.files = FileFetcher(stages, plan.file_columns, keep_going=self.keep_going)
+            self.files = FileFetcher(
+                stages,
+                plan.file_columns,
+                row_column=plan.row_column,
+                keep_going=self.keep_going,
+            )
 
     def _batches(
         self, path: str, first_row: int
@@ -180,23 +212,57 @@ class ShardRunner:
     def _isolate(
         self, batch: pa.RecordBatch, first_row: int, files: dict[str, list[Any]]
     ) -> tuple[pa.Table, list[Any]]:
-        """Split a failing batch until its bad rows stand alone; good rows keep their outputs."""
+        """Split a failing batch until its bad rows stand alone; good rows keep their outputs.
+
+        The search is bounded: past ``n // 2 + 1024`` model calls for a batch of ``n`` rows
+        (a model failing every row would otherwise be called ``2n`` times), each slice still
+        to try is called once more and, if it fails, its rows all get its error, marked as
+        not isolated. With a
+        ``max_error_rate`` and a known input size, the shard fails as soon as its bad rows
+        alone exceed the rate.
+        """
+        search = _Search(budget=batch.num_rows // 2 + _MIN_SEARCH_CALLS)
+        return self._bisect(batch, first_row, files, search)
+
+    def _bisect(
+        self, batch: pa.RecordBatch, first_row: int, files: dict[str, list[Any]], search: _Search
+    ) -> tuple[pa.Table, list[Any]]:
+        search.calls += 1
         try:
             out = self._infer(batch, files)
         except Exception as exc:
-            if batch.num_rows <= 1:
+            n = batch.num_rows
+            if n <= 1 or search.calls >= search.budget:
                 text = describe_error(exc)
-                nulls = [pa.nulls(batch.num_rows, f.type) for f in self.output_fields]
-                errors = pa.array([text] * batch.num_rows, pa.string())
+                if n > 1:
+                    text += (
+                        f" (input rows {first_row}..{first_row + n - 1} not isolated: the search "
+                        f"for bad rows in their batch stopped after {search.calls} model calls)"
+                    )
+                nulls = [pa.nulls(n, f.type) for f in self.output_fields]
+                errors = pa.array([text] * n, pa.string())
                 table = pa.Table.from_arrays([*nulls, errors], schema=pa.schema(self.part_fields))
-                return table, [(first_row, text)] * batch.num_rows
-            half = batch.num_rows // 2
+                self._count_errors(n)
+                return table, [(first_row + i, text) for i in range(n)]
+            half = n // 2
             head_files = {c: v[:half] for c, v in files.items()}
             tail_files = {c: v[half:] for c, v in files.items()}
-            head, head_errors = self._isolate(batch.slice(0, half), first_row, head_files)
-            tail, tail_errors = self._isolate(batch.slice(half), first_row + half, tail_files)
+            head, head_errors = self._bisect(batch.slice(0, half), first_row, head_files, search)
+            tail, tail_errors = self._bisect(
+                batch.slice(half), first_row + half, tail_files, search
+            )
             return pa.concat_tables([head, tail]), head_errors + tail_errors
         return out.append_column(self.error_field, pa.nulls(batch.num_rows, pa.string())), []
+
+    def _count_errors(self, n: int) -> None:
+        """Count bad rows of the shard; fail it once they alone exceed ``max_error_rate``."""
+        self.shard_error_rows += n
+        rate, total = self.plan.max_error_rate, self.plan.rows_total
+        if rate is not None and total and self.shard_error_rows > rate * total:
+            raise ErrorRateExceeded(
+                f"{self.shard_error_rows} rows of this shard failed, more than "
+                f"max_error_rate={rate} of the job's {total} rows; stopped early"
+            )
 
     def run(
         self,
@@ -225,10 +291,13 @@ class ShardRunner:
             return ShardResult(shard, rows, bad, time.monotonic() - started, kept=True)
         input_schema: pa.Schema | None = None
         error_rows, first_error, row, batches = 0, None, first_row, 0
+        self.shard_error_rows = 0
         try:
             for batch, files in self._batches(path, first_row):
                 if kill == str(batches):
                     _die()
+                if self.plan.row_column is not None:  # input row numbers, not an input column
+                    batch = batch.drop_columns([self.plan.row_column])
                 input_schema = batch.schema
                 out, errors = self._outputs(batch, row, files)
                 combined = pa.Table.from_batches([batch])
@@ -247,7 +316,14 @@ class ShardRunner:
             if kill is not None and kill.isdigit() and int(kill) >= batches:
                 _die()
             empty_schema = None
-            if writer.rows == 0 and input_schema is not None:
+            if writer.rows == 0:
+                # An empty part still has every column, so readers of the output work.
+                if input_schema is None:
+                    input_schema = shard_schema(path)
+                    if self.plan.row_column in input_schema.names:
+                        input_schema = input_schema.remove(
+                            input_schema.get_field_index(self.plan.row_column)
+                        )
                 empty_schema = pa.schema(list(input_schema) + self.part_fields)
             committed = writer.commit(empty_schema)
         except BaseException:

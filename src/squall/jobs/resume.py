@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from squall.batch.output import part_name
+from squall.batch.parquet_shards import is_parquet_ref, shard_input_exists
 from squall.batch.plan import JobPlan
 from squall.errors import JobNotResumableError
+from squall.jobs import reservation
 from squall.jobs import status as st
 
 if TYPE_CHECKING:
@@ -59,9 +61,10 @@ def _check(job: Job, row: dict[str, Any], plan: JobPlan) -> None:
         s["path"]
         for s in shards
         if not (s["status"] == "DONE" and (out_dir / part_name(s["shard"])).exists())
-        and not Path(s["path"]).exists()
+        and not shard_input_exists(s["path"])
     ]
     if missing:
+        missing = [_shown(p) for p in missing]
         shown = ", ".join(missing[:3]) + (
             f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         )
@@ -72,6 +75,15 @@ def _check(job: Job, row: dict[str, Any], plan: JobPlan) -> None:
             f"its previous supervisor (pid {row['supervisor_pid']}) is still running; "
             "end that process first",
         )
+
+
+def _shown(path: str) -> str:
+    """A shard's input as a name: a staged shard's file name, or the input file it read."""
+    if is_parquet_ref(path):
+        import json
+
+        return "input file " + os.path.basename(json.loads(path)["parquet_ref"])
+    return os.path.basename(path)
 
 
 def _previous_supervisor_running(row: dict[str, Any]) -> bool:
@@ -124,7 +136,10 @@ def resume_job(job: Job) -> str:
     _check(job, row, plan)
     _end_leftovers(row)
     now = time.time()
+    # The job takes its output location again: refused while another live job holds it.
+    reservation.holder(catalog, plan.output_location, job.id)
     with catalog.connect() as con:
+        reservation.reserve(con, plan.output_location, job.id)
         changed = con.execute(
             "UPDATE jobs SET status = ?, message = 'resuming', cancel_requested = 0, "
             "completed_time = NULL, started_time = NULL, heartbeat = ?, supervisor_pid = NULL "

@@ -10,6 +10,7 @@ import psutil
 from squall.catalog import Catalog
 from squall.config import settings
 from squall.errors import redact
+from squall.sqltext import placeholders
 
 __all__ = [
     "ACTIVE",
@@ -45,11 +46,11 @@ def finish(
     only_from: tuple[str, ...] = ACTIVE,
 ) -> bool:
     """Record a job's end, unless it already ended; True when this call recorded it."""
-    placeholders = ",".join("?" * len(only_from))
+    marks = placeholders(len(only_from))
     return (
         catalog.execute(
             f"UPDATE jobs SET status = ?, message = ?, completed_time = ? "
-            f"WHERE id = ? AND status IN ({placeholders})",
+            f"WHERE id = ? AND status IN ({marks})",
             (status, None if message is None else redact(message), time.time(), job_id, *only_from),
         )
         == 1

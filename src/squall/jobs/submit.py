@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,8 +17,10 @@ from squall.batch.output import prepare_output
 from squall.batch.parquet_shards import parquet_in_place, reference_shards
 from squall.batch.partition import is_partitioned, stage_partitions
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
-from squall.batch.staging import ShardInfo, input_batches, stage_batches
+from squall.batch.staging import ShardInfo, empty_shard, input_batches, stage_batches
 from squall.batch.validate import make_job_name, plan_job
+from squall.errors import AlreadyExistsError, InvalidSpecError
+from squall.jobs import reservation
 from squall.jobs import status as st
 from squall.jobs.job import Job
 
@@ -77,6 +80,56 @@ def launch_supervisor(home: Path, job_id: str, log_dir: Path) -> int:
     return int(out)
 
 
+def _record_job(
+    session: Any, job_id: str, job_name: str, model_name: str, version_name: str, plan: Any
+) -> None:
+    """Record the job PENDING, reserving its output location in the same transaction."""
+    catalog = session.catalog
+    reservation.holder(catalog, plan.output_location)  # a dead holder is recorded ended
+    try:
+        with catalog.connect() as con:
+            reservation.reserve(con, plan.output_location, job_id)
+            con.execute(
+                "INSERT INTO jobs (id, name, status, message, model, version, function, "
+                "output_location, compute_pool, spec, created_time, staging, stager_pid) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                (
+                    job_id,
+                    job_name,
+                    st.PENDING,
+                    "staging input",
+                    model_name,
+                    version_name,
+                    plan.function,
+                    plan.output_location,
+                    plan.compute_pool,
+                    plan.to_json(),
+                    time.time(),
+                    os.getpid(),
+                ),
+            )
+    except sqlite3.IntegrityError:
+        # Another run_batch took the name after this one checked it.
+        raise AlreadyExistsError(
+            f"a job named {job_name} exists already; choose another job_name"
+        ) from None
+
+
+def _forget(catalog: Any, job_id: str) -> None:
+    """Delete the record of a job that never started (which releases its location)."""
+    catalog.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+
+def _clear_output(session: Any, job_id: str, plan: Any, output_spec: OutputSpec) -> None:
+    """Apply the save mode; a refusal (the location filled meanwhile) leaves no job behind."""
+    try:
+        prepare_output(session.stages, plan.output_location, output_spec.mode)
+    except BaseException:
+        _forget(session.catalog, job_id)
+        shutil.rmtree(plan.scratch_dir, ignore_errors=True)
+        raise
+
+
 def submit_batch(
     session: Any,
     *,
@@ -103,37 +156,27 @@ def submit_batch(
         job_name=job_name,
         compute_pool=compute_pool,
     )
-    # Validation passed: from here on, work is written. The supervisor starts right away and
-    # its workers run the first shards while the rest of X is still being staged.
+    # Validation passed. The job is recorded, holding its output location (one live job per
+    # location); only then is the location cleared, as the last step before the job starts.
     catalog = session.catalog
     job_id = uuid.uuid4().hex
     scratch = Path(plan.scratch_dir)
-    with catalog.connect() as con:
-        con.execute(
-            "INSERT INTO jobs (id, name, status, message, model, version, function, output_location, "
-            "compute_pool, spec, created_time, staging, stager_pid) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-            (
-                job_id,
-                job_name,
-                st.PENDING,
-                "staging input",
-                model_name,
-                version_name,
-                plan.function,
-                plan.output_location,
-                plan.compute_pool,
-                plan.to_json(),
-                time.time(),
-                os.getpid(),
-            ),
-        )
+    _record_job(session, job_id, job_name, model_name, version_name, plan)
+    try:
+        (scratch / "logs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _forget(catalog, job_id)
+        raise InvalidSpecError(
+            f"job_name {job_name!r}: its scratch folder cannot be made ({exc.strerror})"
+        ) from None
     # A job over files checks every path while staging and hands out no shard before all
     # are checked: a bad path fails run_batch itself, with nothing run and no output touched.
-    checker = PathChecker(plan.file_columns, session.stages) if plan.file_columns else None
+    checker = None
+    if plan.file_columns:
+        checker = PathChecker(plan.file_columns, session.stages, plan.output_location)
+    if checker is None:
+        _clear_output(session, job_id, plan, output_spec)
     try:
-        if checker is None:
-            prepare_output(session.stages, plan.output_location, output_spec.mode)
         pid = launch_supervisor(session.home, job_id, scratch / "logs")
         catalog.execute(
             "UPDATE jobs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE id = ?",
@@ -164,12 +207,22 @@ def submit_batch(
             staged = reference_shards(in_place, shard_rows, on_shard=on_shard)
         elif is_partitioned(plan):
             staged = stage_partitions(
-                batches, schema, scratch / "input", shard_rows, plan.partition_column, on_shard
+                batches,
+                schema,
+                scratch / "input",
+                shard_rows,
+                plan.partition_column,
+                on_shard,
+                plan.row_column,
             )
         else:
             staged = stage_batches(
                 batches, schema, scratch / "input", shard_rows, on_shard=on_shard
             )
+        if not staged:  # an empty input still writes one part, with every column
+            staged = [empty_shard(scratch / "input", schema)]
+            if on_shard is not None:
+                on_shard(staged[0])
         if checker is not None:
             prepare_output(session.stages, plan.output_location, output_spec.mode)
             for shard in staged:

@@ -13,7 +13,7 @@ from squall.errors import ModelOutputError, SignatureError
 from squall.model._dtypes import DataType
 from squall.model._specs import FeatureGroupSpec, FeatureSpec, ModelSignature
 
-__all__ = ["cast_input", "check_output", "match_names"]
+__all__ = ["arrow_problem", "cast_input", "check_output", "match_names"]
 
 
 def match_names(wanted: Sequence[str], available: Sequence[Any]) -> tuple[list[Any], list[str]]:
@@ -84,11 +84,48 @@ def cast_input(df: pd.DataFrame, signature: ModelSignature) -> pd.DataFrame:
             f"available columns: {_show(df.columns)}"
         )
     frame = _select(df, labels, names)
-    problems = _dtype_problems(tuple(signature.inputs), tuple(frame.dtypes))
+    dtypes = tuple(frame.dtypes)
+    problems = _dtype_problems(tuple(signature.inputs), dtypes)
     if problems:
         name, why = problems[0]
         raise SignatureError(f"input column {name!r} {why}")
+    # Object columns (bytes, strings, mixed values) are checked by their values instead.
+    for spec, dtype in zip(signature.inputs, dtypes, strict=True):
+        if dtype == _OBJECT and isinstance(spec, FeatureSpec):
+            problem = _object_problem(spec, frame[spec.name])
+            if problem:
+                raise SignatureError(f"input column {spec.name!r} {problem}")
     return frame
+
+
+def arrow_problem(spec: FeatureSpec | FeatureGroupSpec, arrow_type: Any) -> str | None:
+    """Why a column of Arrow type ``arrow_type`` cannot hold ``spec``'s values, or None.
+
+    The same rule as for pandas dtypes; nested specs and all-null columns are not judged.
+    """
+    import pyarrow as pa
+
+    if isinstance(spec, FeatureGroupSpec) or spec.shape is not None:
+        return None
+    if pa.types.is_null(arrow_type) or pa.types.is_nested(arrow_type):
+        return None
+    return _scalar_problem(spec, f"type {arrow_type}", lambda: DataType.from_arrow(arrow_type))
+
+
+def _scalar_problem(spec: FeatureSpec, has: str, convert: Any) -> str | None:
+    """Why a column described as ``has`` cannot hold a scalar spec; ``convert()`` its type."""
+    expected = _describe(spec)
+    try:
+        got = convert()
+    except SignatureError:
+        return f"has {has}, which does not fit the signature's {expected}"
+    if _fits(got, spec.dtype):
+        return None
+    return f"has {has} ({got.name}), which does not fit the signature's {expected}"
+
+
+def _fits(got: DataType, want: DataType) -> bool:
+    return got is want or (want.is_numeric and (got.is_numeric or got is DataType.BOOL))
 
 
 def check_output(
@@ -219,16 +256,7 @@ def _dtype_problem(spec: FeatureSpec | FeatureGroupSpec, dtype: Any) -> str | No
         if isinstance(dtype, pd.ArrowDtype):
             return None
         return f"has dtype {dtype}, but the signature says {expected}"
-    try:
-        got = DataType.from_numpy(dtype)
-    except SignatureError:
-        return f"has dtype {dtype}, which does not fit the signature's {expected}"
-    want = spec.dtype
-    if got is want:
-        return None
-    if want.is_numeric and (got.is_numeric or got is DataType.BOOL):
-        return None
-    return f"has dtype {dtype} ({got.name}), which does not fit the signature's {expected}"
+    return _scalar_problem(spec, f"dtype {dtype}", lambda: DataType.from_numpy(dtype))
 
 
 _OBJECT_KINDS: dict[DataType, set[str]] = {

@@ -138,6 +138,36 @@ def _to_pandas(X: Any) -> pd.DataFrame:
     )
 
 
+def _free_from_jobs(session: Session, what: str, force: bool, uses: Any) -> None:
+    """Refuse, or with ``force`` cancel, the live jobs whose model path satisfies ``uses``."""
+    from squall.batch.plan import JobPlan
+    from squall.errors import JobStateError
+    from squall.jobs import status as st
+    from squall.jobs.job import Job
+    from squall.sqltext import placeholders
+
+    catalog = session.catalog
+    marks = placeholders(len(st.ACTIVE))
+    running = []
+    for row in catalog.query(f"SELECT * FROM jobs WHERE status IN ({marks})", st.ACTIVE):
+        if not uses(JobPlan.from_json(row["spec"]).model_path):
+            continue
+        if st.check_liveness(catalog, row)["status"] in st.ACTIVE:
+            running.append(Job(session, row["id"]))
+    if not running:
+        return
+    names = ", ".join(job.name for job in running)
+    if not force:
+        raise JobStateError(
+            f"cannot delete {what}: job(s) {names} use it and have not ended; cancel them "
+            "first, or pass force=True to cancel them"
+        )
+    for job in running:
+        job.cancel()
+    for job in running:
+        job.wait()
+
+
 class Model:
     """A named model and its versions."""
 
@@ -208,8 +238,19 @@ class Model:
             columns=["name", "model_type", "functions", "is_default", "comment", "created_on"],
         )
 
-    def delete_version(self, version_name: str) -> None:
+    def delete_version(self, version_name: str, *, force: bool = False) -> None:
+        """Delete a version and its stored files.
+
+        Refused (``JobStateError`` naming the jobs) while a job that has not ended runs the
+        version; ``force=True`` cancels those jobs first and waits for them to end.
+        """
         mv = self.version(version_name)
+        _free_from_jobs(
+            self._session,
+            f"model {self.name} version {mv.version_name}",
+            force,
+            lambda path: Path(path) == mv.path,
+        )
         vkey = resolve_name(mv.version_name, "version_name")
         with self._session.catalog.connect() as con:
             con.execute(
@@ -346,8 +387,16 @@ class Registry:
             rows, columns=["name", "versions", "default_version", "comment", "created_on"]
         )
 
-    def delete_model(self, model_name: str) -> None:
-        """Delete a model, every version of it, and their stored files."""
+    def delete_model(self, model_name: str, *, force: bool = False) -> None:
+        """Delete a model, every version of it, and their stored files.
+
+        Refused (``JobStateError`` naming the jobs) while a job that has not ended runs one
+        of its versions; ``force=True`` cancels those jobs first and waits for them to end.
+        """
         model = self.get_model(model_name)
+        folder = self._session.home / "models" / model._key
+        _free_from_jobs(
+            self._session, f"model {model.name}", force, lambda path: Path(path).parent == folder
+        )
         self._session.catalog.execute("DELETE FROM models WHERE name = ?", (model._key,))
         shutil.rmtree(self._session.home / "models" / model._key, ignore_errors=True)

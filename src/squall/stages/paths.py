@@ -13,7 +13,9 @@ built from user input can point outside its stage.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from squall.errors import InvalidArgumentError, StagePathError
@@ -24,10 +26,12 @@ __all__ = [
     "StagePath",
     "glob_to_regex",
     "has_glob",
+    "local_overlap",
     "normalize_relative",
     "normalize_stage_name",
     "parse_stage_path",
     "split_glob",
+    "stage_paths_overlap",
 ]
 
 _GLOB_CHARS = frozenset("*?[")
@@ -143,6 +147,37 @@ def normalize_relative(path: str, *, what: str | None = None) -> str:
     rel = "/".join(parts)
     check_lengths(rel, shown)
     return rel
+
+
+def stage_paths_overlap(a: str | StagePath, b: str | StagePath) -> bool:
+    """Whether two stage paths share files: the same path, or one is a folder holding the other.
+
+    >>> stage_paths_overlap("@data/in/", "@DATA/in/x.parquet"), stage_paths_overlap("@d/a", "@d/ab")
+    (True, False)
+    """
+    pa, pb = parse_stage_path(a), parse_stage_path(b)
+    if pa.stage != pb.stage:
+        return False
+    return _contains(pa.path, pb.path) or _contains(pb.path, pa.path)
+
+
+def _contains(folder: str, path: str) -> bool:
+    return not folder or path == folder or path.startswith(folder + "/")
+
+
+def local_overlap(
+    folder: str | os.PathLike[str], paths: Iterable[str | os.PathLike[str]]
+) -> str | None:
+    """The first of ``paths`` that shares files with ``folder`` once links are resolved, or None.
+
+    A path overlaps when it lies inside ``folder``, or when ``folder`` lies inside it.
+    """
+    root = os.path.realpath(folder)
+    for path in paths:
+        real = os.path.realpath(path)
+        if os.path.commonpath([root, real]) in (root, real):
+            return os.fspath(path)
+    return None
 
 
 def has_glob(path: str) -> bool:

@@ -59,6 +59,7 @@ class DataFrame:
         warehouse: Warehouse | None = None,
         source: str | None = None,
         limit: int | None = None,
+        stage_location: str | None = None,
     ) -> None:
         if (query is None) == (arrow is None):
             raise InvalidArgumentError(
@@ -71,6 +72,7 @@ class DataFrame:
         self._warehouse = warehouse
         self._source = source
         self._limit = limit
+        self._stage_location = stage_location
 
     @classmethod
     def from_sql(cls, query: str, warehouse: Warehouse) -> DataFrame:
@@ -84,15 +86,19 @@ class DataFrame:
         warehouse: Warehouse | None = None,
         *,
         source: str | None = None,
+        stage_location: str | None = None,
     ) -> DataFrame:
-        """A DataFrame over an Arrow table (or batch) or a pyarrow dataset."""
+        """A DataFrame over an Arrow table (or batch) or a pyarrow dataset.
+
+        ``stage_location`` is the stage folder or file the dataset was read from, if any.
+        """
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
         if not isinstance(data, pa.Table | pads.Dataset):
             raise InvalidArgumentError(
                 f"from_arrow takes a pyarrow Table or Dataset, not {type(data).__name__}"
             )
-        return cls(arrow=data, warehouse=warehouse, source=source)
+        return cls(arrow=data, warehouse=warehouse, source=source, stage_location=stage_location)
 
     # --- what it is ----------------------------------------------------------------------
     @property
@@ -112,6 +118,11 @@ class DataFrame:
     def arrow_source(self) -> ArrowSource | None:
         """The Arrow table or dataset behind an Arrow-backed DataFrame (before any limit)."""
         return self._arrow
+
+    @property
+    def stage_location(self) -> str | None:
+        """The stage path (``@stage/folder``) whose Parquet files this DataFrame reads, or None."""
+        return self._stage_location
 
     @property
     def row_limit(self) -> int | None:
@@ -186,6 +197,7 @@ class DataFrame:
             warehouse=self._warehouse,
             source=self._source,
             limit=limit,
+            stage_location=self._stage_location,
         )
 
     def show(self, n: int = 10) -> None:

@@ -10,12 +10,19 @@ import pyarrow.dataset as pads
 
 from squall.errors import InvalidArgumentError
 from squall.stages.base import missing_file
-from squall.stages.paths import parse_stage_path, split_glob
+from squall.stages.paths import StagePath, parse_stage_path, split_glob
 
 if TYPE_CHECKING:
     from squall.stages.manager import StageManager
 
-__all__ = ["ArrowSource", "in_memory_arrow", "parquet_dataset", "scan_options"]
+__all__ = [
+    "ArrowSource",
+    "check_parquet_files",
+    "in_memory_arrow",
+    "parquet_dataset",
+    "parquet_location",
+    "scan_options",
+]
 
 ArrowSource = pa.Table | pads.Dataset
 
@@ -68,13 +75,17 @@ def in_memory_arrow(data: Any) -> pa.Table:
     )
 
 
-def parquet_dataset(stages: StageManager, stage_path: str) -> tuple[pads.Dataset, int]:
+def parquet_dataset(
+    stages: StageManager, stage_path: str, *, check_files: bool = False
+) -> tuple[pads.Dataset, int]:
     """A lazy pyarrow dataset over Parquet files on a stage, and how many files it holds.
 
     ``stage_path`` is a file, a folder (every ``*.parquet`` under it), or a glob
     (``@s/out/*.parquet``, ``@s/out/**/*.parquet``). Files and folders whose names start
     with ``_`` or ``.`` (``_SUCCESS``, temporary parts) are left out of folders and globs.
-    FileNotFoundError names ``stage_path`` when it holds no Parquet file.
+    FileNotFoundError names ``stage_path`` when it holds no Parquet file. With
+    ``check_files``, every local file's footer is read now: a file that is not Parquet is
+    refused naming its stage path (otherwise files are opened when they are read).
     """
     sp = parse_stage_path(stage_path)
     stage = stages.stage(sp.stage)
@@ -98,15 +109,54 @@ def parquet_dataset(stages: StageManager, stage_path: str) -> tuple[pads.Dataset
                 raise missing_file(str(sp))
             raise FileNotFoundError(errno.ENOENT, "no Parquet files under the stage path", str(sp))
     rels.sort()
+    filesystem = stage.arrow_filesystem()
+    paths = [stage.full_path(r) for r in rels]
+    shown = [f"@{sp.stage}/{r}" for r in rels]
+    if check_files:
+        check_parquet_files(filesystem, paths, shown)
     try:
-        dataset = pads.dataset(
-            [stage.full_path(r) for r in rels],
-            format="parquet",
-            filesystem=stage.arrow_filesystem(),
-        )
+        dataset = pads.dataset(paths, format="parquet", filesystem=filesystem)
     except pa.ArrowInvalid as exc:
-        raise InvalidArgumentError(f"cannot read Parquet files at {sp}: {exc}") from exc
+        why = _without_paths(str(exc), paths, shown)
+        raise InvalidArgumentError(f"cannot read Parquet files at {sp}: {why}") from None
     return dataset, len(rels)
+
+
+def parquet_location(stage_path: str) -> StagePath:
+    """The stage folder or file that ``read.parquet(stage_path)`` reads (a glob's plain folder)."""
+    sp = parse_stage_path(stage_path)
+    base, regex = split_glob(sp.path)
+    if regex is None:
+        return sp
+    return StagePath(sp.stage, base, is_dir_like=True)
+
+
+def check_parquet_files(filesystem: Any, paths: list[str], shown: list[str]) -> None:
+    """Refuse a file that is not Parquet (truncated, or another format), naming its stage path.
+
+    Only the footers are read (local files only: on object storage a footer is a request
+    per file, and a bad file there fails its job naming the file when it is read).
+    """
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    if not isinstance(filesystem, pafs.LocalFileSystem):
+        return
+    for path, name in zip(paths, shown, strict=True):
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            why = _without_paths(str(exc), [path], [name])
+            raise InvalidArgumentError(
+                f"{name} is not a readable Parquet file ({why}); replace or remove it"
+            ) from None
+
+
+def _without_paths(text: str, paths: list[str], shown: list[str]) -> str:
+    """``text`` with each local path replaced by the stage path it stands for."""
+    for path, name in sorted(zip(paths, shown, strict=True), key=lambda p: -len(p[0])):
+        text = text.replace(path, name)
+    return text
 
 
 def _hidden(rel: str, base: str) -> bool:

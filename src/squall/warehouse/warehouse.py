@@ -20,10 +20,16 @@ import pyarrow.dataset as pads
 
 from squall.errors import AlreadyExistsError, InvalidArgumentError, TableNotFoundError
 from squall.names import resolve_name
+from squall.sqltext import quote_identifier
 from squall.stages.manager import StageManager
 from squall.warehouse.connection import LOCK_WAIT_SECONDS, open_connection
 from squall.warehouse.dataframe import DataFrame
-from squall.warehouse.sources import in_memory_arrow, parquet_dataset, scan_options
+from squall.warehouse.sources import (
+    in_memory_arrow,
+    parquet_dataset,
+    parquet_location,
+    scan_options,
+)
 
 __all__ = ["Warehouse"]
 
@@ -136,7 +142,12 @@ class Warehouse:
         folder whose name starts with ``_`` or ``.``.
         """
         dataset, n = parquet_dataset(self.stages, stage_path)
-        return DataFrame.from_arrow(dataset, self, source=f"parquet: {stage_path} ({n} files)")
+        return DataFrame.from_arrow(
+            dataset,
+            self,
+            source=f"parquet: {stage_path} ({n} files)",
+            stage_location=str(parquet_location(stage_path)),
+        )
 
     # --- tables ----------------------------------------------------------------------------
     def create_table(self, name: str, data: Any, mode: str = "overwrite") -> None:
@@ -207,7 +218,7 @@ class Warehouse:
                     f"a string source must be a stage path like '@stage/path/*.parquet', "
                     f"not {data!r}; for a query, pass session.sql(...)"
                 )
-            dataset, _ = parquet_dataset(self.stages, data)
+            dataset, _ = parquet_dataset(self.stages, data, check_files=True)
             return dataset.scanner(**scan_options(_INGEST_BATCH_ROWS)).to_reader()
         if isinstance(data, DataFrame):
             if data.is_sql and data.warehouse is not None and data.warehouse.path == self.path:
@@ -242,7 +253,7 @@ def _quote(name: str) -> str:
             f"{name!r} is not a valid table name: use letters, digits, '_' and '$', "
             "starting with a letter or '_'"
         )
-    return f'"{name}"'
+    return quote_identifier(name)
 
 
 def _table_names(con: duckdb.DuckDBPyConnection) -> builtins.list[str]:

@@ -4,11 +4,13 @@ Staging reads every row of X anyway, so each file path is checked there, before 
 is handed to a worker: a value that is not a stage path, names an unknown stage, escapes its
 stage or names a folder fails ``run_batch`` itself, naming the row and the value. The check
 is vectorised: only paths that are not already clean (``@stage/a/b.png``) are parsed one by
-one, and each stage name is looked up once.
+one, and each stage name is looked up once. A path inside the job's output location is
+refused too: a job may not write where it reads.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from squall.errors import InvalidSpecError, StageNotFoundError, StagePathError
-from squall.stages.paths import parse_stage_path
+from squall.stages.paths import parse_stage_path, stage_paths_overlap
 
 __all__ = ["PathChecker", "check_file_columns"]
 
@@ -57,11 +59,20 @@ def check_file_columns(
 class PathChecker:
     """Checks the file paths of X batch by batch as it is staged; counts rows across batches."""
 
-    def __init__(self, file_columns: dict[str, list[Any]], stages: Any) -> None:
+    def __init__(
+        self, file_columns: dict[str, list[Any]], stages: Any, output: str | None = None
+    ) -> None:
         self.columns = list(file_columns)
         self.stages = stages
         self.known: set[str] = set()
         self.row = 0  # the input row number of the next batch's first row
+        self.output = output
+        self.inside_output: str | None = None
+        if output is not None:
+            out = parse_stage_path(output)
+            folder = "/" + re.escape(out.path) + "(/|$)" if out.path else "(/|$)"
+            # clean paths only (no '.', '..' or '//'): the rest are parsed one by one
+            self.inside_output = f"^@(?i:{re.escape(out.stage)}){folder}"
 
     def check(self, batch: pa.RecordBatch) -> None:
         for column in self.columns:
@@ -90,6 +101,12 @@ class PathChecker:
         suspect = pc.invert(pc.fill_null(clean, True))
         for index in pc.indices_nonzero(suspect).to_pylist():
             self._check_one(column, index, values[index].as_py())
+        if self.inside_output is not None:
+            match = pc.match_substring_regex(values, self.inside_output)
+            inside = pc.fill_null(pc.and_(clean, match), False)
+            if pc.any(inside).as_py():
+                index = pc.index(inside, True).as_py()
+                self._refuse_overlap(column, index, values[index].as_py())
         names = pc.struct_field(pc.extract_regex(values, _STAGE), "stage")
         lowered = pc.utf8_lower(names)
         for name in pc.unique(lowered.drop_null()).to_pylist():
@@ -111,8 +128,18 @@ class PathChecker:
             sp = parse_stage_path(value)
         except StagePathError as exc:
             raise StagePathError(f"{self._where(column, index, value)} is refused: {exc}") from None
+        if self.output is not None and stage_paths_overlap(sp, self.output):
+            self._refuse_overlap(column, index, value)
         if sp.is_root or sp.is_dir_like:
             raise StagePathError(
                 f"{self._where(column, index, value)} names a folder, not a file; "
                 "file columns hold paths of files like '@stage/path/file.png'"
             )
+
+    def _refuse_overlap(self, column: str, index: int, value: str) -> None:
+        from squall.batch.locations import overlap_error
+
+        assert self.output is not None
+        raise overlap_error(
+            self.output, self._where(column, index, value), "the file lies in the output"
+        )

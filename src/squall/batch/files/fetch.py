@@ -172,6 +172,11 @@ class _Pending:
     batch: pa.RecordBatch
     first_row: int
     items: dict[str, list[_Item | None]] = field(default_factory=dict)
+    # each row's input row number, when the rows are not in input order (partitioned runs)
+    numbers: list[int] | None = None
+
+    def input_row(self, row: int) -> int:
+        return self.numbers[row] if self.numbers is not None else self.first_row + row
 
 
 def _size_of(f: Any) -> int:
@@ -202,6 +207,7 @@ class FileFetcher:
         *,
         bytes_in_flight: int | None = None,
         threads: int | None = None,
+        row_column: str | None = None,
         keep_going: bool = False,
     ) -> None:
         from squall.config import settings
@@ -215,6 +221,8 @@ class FileFetcher:
             for column, how in file_columns.items()
             if how[1] == IMAGE
         }
+        #: A column of the batches holding each row's input row number (rows reordered).
+        self.row_column = row_column
         self.bytes_in_flight = bytes_in_flight or cfg.file_fetch_bytes
         self.threads = threads or cfg.file_fetch_threads
         #: The most bytes of file contents held at once, over every run so far.
@@ -269,6 +277,9 @@ class _Run:
                 return
             pending = _Pending(batch, self.next_row)
             self.next_row += batch.num_rows
+            row_column = self.fetcher.row_column
+            if row_column is not None and row_column in batch.schema.names:
+                pending.numbers = batch.column(row_column).to_pylist()
             paths = {c: batch.column(c).to_pylist() for c in self.fetcher.encodings}
             for column in paths:
                 pending.items[column] = [None] * batch.num_rows
@@ -398,7 +409,7 @@ class _Run:
                         blocked = item
                         break
                     if item.error is not None:
-                        error = _error(item, column, pending.first_row + row)
+                        error = _error(item, column, pending.input_row(row))
                         if not self.fetcher.keep_going:
                             raise error
                         item.value, item.error = FileFailure(error), None
