@@ -46,7 +46,9 @@ def test_partitioning_guide_runs(tmp_path: Path) -> None:
 def test_files_guide_runs(tmp_path: Path) -> None:
     doc = ROOT / "docs" / "files.md"
     assert "column_handling" in doc.read_text()
-    assert "DONE 20" in run_python_blocks(doc, tmp_path)
+    stdout = run_python_blocks(doc, tmp_path)
+    assert "DONE 20" in stdout
+    assert "decoded DONE [0.0, 10.0, 20.0]" in stdout
 
 
 def test_dags_guide_runs_and_prints_what_it_shows(tmp_path: Path) -> None:

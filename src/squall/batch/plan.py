@@ -54,7 +54,7 @@ class JobPlan:
     # columns of X that the model reads (names as in X), in signature order
     model_columns: list[str] = field(default_factory=list)
     # column of X -> [input_format, convert_to] for file columns
-    file_columns: dict[str, list[str]] = field(default_factory=dict)
+    file_columns: dict[str, list[Any]] = field(default_factory=dict)
     partition_column: str | None = None
     max_batch_rows: int = 65_536
     num_workers: int = 1

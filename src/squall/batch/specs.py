@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
+from squall.batch.files.decode import IMAGE_OPTIONS, image_options
 from squall.errors import InvalidArgumentError, InvalidSpecError
 from squall.model.inference_engine import InferenceEngine
 from squall.names import MAX_NAME_LENGTH, MAX_PREFIX_LENGTH, check_name
@@ -61,6 +62,8 @@ class FileEncoding(_StrEnum):
     RAW_BYTES = "raw_bytes"
     BASE64 = "base64"
     BASE64_DATA_URL = "base64_data_url"
+    #: The file decoded to an ``H x W x C`` uint8 array (options ``image_mode``, ``image_size``).
+    IMAGE = "image"
 
 
 class ColumnHandlingOptions(TypedDict):
@@ -68,12 +71,15 @@ class ColumnHandlingOptions(TypedDict):
 
     input_format: InputFormat
     convert_to: FileEncoding
+    image_mode: NotRequired[str]  # with FileEncoding.IMAGE: "RGB" (default), "RGBA" or "L"
+    image_size: NotRequired[tuple[int, int] | None]  # with FileEncoding.IMAGE: (height, width)
 
 
 @dataclass(frozen=True)
 class ColumnHandling:
     input_format: InputFormat
     convert_to: FileEncoding
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,19 +121,24 @@ def _parse_column_handling(
                 f"column_handling[{column!r}] must be a dict with input_format and convert_to, "
                 f"not {how!r}"
             )
-        unknown = set(how) - {"input_format", "convert_to"}
+        enc = FileEncoding.parse(
+            how.get("convert_to", FileEncoding.RAW_BYTES), f"convert_to for {column!r}"
+        )
+        known = {"input_format", "convert_to"}
+        if enc is FileEncoding.IMAGE:
+            known |= set(IMAGE_OPTIONS)
+        unknown = set(how) - known
         if unknown:
             raise InvalidSpecError(
                 f"column_handling[{column!r}] has unknown key(s) {sorted(unknown)}; "
-                "expected input_format and convert_to"
+                f"expected {', '.join(sorted(known))}"
+                + ("" if enc is FileEncoding.IMAGE else " (image_* keys need convert_to IMAGE)")
             )
         fmt = InputFormat.parse(
             how.get("input_format", InputFormat.FULL_STAGE_PATH), f"input_format for {column!r}"
         )
-        enc = FileEncoding.parse(
-            how.get("convert_to", FileEncoding.RAW_BYTES), f"convert_to for {column!r}"
-        )
-        out[str(column)] = ColumnHandling(fmt, enc)
+        options = image_options(str(column), how) if enc is FileEncoding.IMAGE else {}
+        out[str(column)] = ColumnHandling(fmt, enc, options)
     return out
 
 

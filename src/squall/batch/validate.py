@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from squall.batch.files import check_file_columns
+from squall.batch.files.decode import check_decoded_inputs
 from squall.batch.locations import check_input_files, check_overlap
 from squall.batch.output import output_dir, prepare_output
 from squall.batch.partition import check_partitioning, row_number_column
@@ -142,10 +143,12 @@ def plan_job(
         match_column(col, columns, "column_handling column"): [
             h.input_format.value,
             h.convert_to.value,
+            *([h.options] if h.options else []),
         ]
         for col, h in input_spec.file_columns.items()
     }
     check_file_columns(file_columns, schema, model_columns, function.name)
+    check_decoded_inputs(file_columns, list(signature.inputs))
     _check_input_types(signature, schema, model_columns, file_columns)
 
     partition = None

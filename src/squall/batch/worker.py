@@ -149,7 +149,12 @@ class ShardRunner:
         if plan.file_columns:
             from squall.batch.files import FileFetcher
 
-            self.files = FileFetcher(stages, plan.file_columns, row_column=plan.row_column)
+            self.files = FileFetcher(
+                stages,
+                plan.file_columns,
+                row_column=plan.row_column,
+                keep_going=self.keep_going,
+            )
 
     def batches(
         self, ref: ShardRef, first_row: int
@@ -173,8 +178,11 @@ class ShardRunner:
         """The model's output for one batch, as Arrow typed per the signature."""
         model_input = batch.select(self.plan.model_columns).to_pandas()
         if files:
-            from squall.batch.files import with_file_contents
+            from squall.batch.files import first_failure, with_file_contents
 
+            failed = first_failure(files)  # only with on_error="continue"
+            if failed is not None:
+                raise failed
             model_input = with_file_contents(model_input, files)
         out = self.call(model_input)
         if len(out) != batch.num_rows:

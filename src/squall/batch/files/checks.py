@@ -34,7 +34,7 @@ def _is_text(t: pa.DataType) -> bool:
 
 
 def check_file_columns(
-    file_columns: dict[str, list[str]],
+    file_columns: dict[str, list[Any]],
     schema: pa.Schema,
     model_columns: list[str],
     function: str,
@@ -60,7 +60,7 @@ class PathChecker:
     """Checks the file paths of X batch by batch as it is staged; counts rows across batches."""
 
     def __init__(
-        self, file_columns: dict[str, list[str]], stages: Any, output: str | None = None
+        self, file_columns: dict[str, list[Any]], stages: Any, output: str | None = None
     ) -> None:
         self.columns = list(file_columns)
         self.stages = stages

@@ -8,6 +8,13 @@ about its budget in files read ahead, plus the batch the model is on.
 A batch whose files do not fit the budget is handed to the model in smaller slices. A row
 whose files are larger than the whole budget is read alone, when nothing else is held: a
 file is always handed over whole, so the largest file, encoded, must fit in memory.
+
+A file decoded to an array (``convert_to`` IMAGE) is granted its bytes plus its array's
+(from the requested size, else the image's header) and, once decoded, holds only the array.
+
+With ``keep_going`` (``on_error="continue"``) a file that cannot be read or decoded does not
+end the run: its row gets a :class:`FileFailure` in place of the contents, which the worker
+turns into that row's ``_ERROR``.
 """
 
 from __future__ import annotations
@@ -22,10 +29,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from squall.batch.files.encoding import encode_file, encoded_size
+from squall.batch.files.decode import ImageDecoder
+from squall.batch.files.encoding import IMAGE, encode_file, encoded_size
 from squall.errors import InputFileError
 
-__all__ = ["ByteBudget", "FileFetcher"]
+__all__ = ["ByteBudget", "FileFailure", "FileFetcher", "first_failure"]
 
 # Batches whose files are fetched ahead of the one the model is on.
 _LOOKAHEAD_BATCHES = 2
@@ -81,6 +89,14 @@ class ByteBudget:
             self.used -= n
             self._wake()
 
+    def shrink(self, held: int, now: int) -> None:
+        """A grant of ``held`` bytes now holds ``now`` (a decoded file): account, never wait."""
+        with self._lock:
+            self.used += now - held
+            self.peak = max(self.peak, self.used)
+            if now < held:
+                self._wake()
+
     def is_waiting(self, ticket: int) -> bool:
         """True when ``ticket`` waits for bytes held by others."""
         with self._lock:
@@ -122,10 +138,33 @@ class _Item:
     ticket: int
     path: str
     encoding: str
+    column: str
     done: bool = False
     value: Any = None
     error: BaseException | None = None
     held: int = 0
+
+
+class FileFailure:
+    """In place of a row's file contents: the error reading or decoding it raised."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: InputFileError) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"FileFailure({self.error})"
+
+
+def first_failure(files: dict[str, list[Any]]) -> InputFileError | None:
+    """The error of the first row (in row order) whose file failed, if any."""
+    failures = (v for values in files.values() for v in values if isinstance(v, FileFailure))
+    first = None
+    for failure in failures:
+        if first is None or failure.error.row < first.row:
+            first = failure.error
+    return first
 
 
 @dataclass(slots=True)
@@ -156,25 +195,32 @@ def _size_of(f: Any) -> int:
 class FileFetcher:
     """Resolves a worker's file columns: stage path -> contents, encoded as asked.
 
-    ``file_columns`` maps a column of X to ``[input_format, convert_to]`` (the job plan's
-    form). One fetcher serves every shard of a worker; each :meth:`resolve` call runs its
-    own thread pool and budget.
+    ``file_columns`` maps a column of X to ``[input_format, convert_to]`` or
+    ``[input_format, convert_to, options]`` (the job plan's form). One fetcher serves every
+    shard of a worker; each :meth:`resolve` call runs its own thread pool and budget.
     """
 
     def __init__(
         self,
         stages: Any,
-        file_columns: dict[str, list[str]],
+        file_columns: dict[str, list[Any]],
         *,
         bytes_in_flight: int | None = None,
         threads: int | None = None,
         row_column: str | None = None,
+        keep_going: bool = False,
     ) -> None:
         from squall.config import settings
 
         cfg = settings()
         self.stages = stages
+        self.keep_going = keep_going
         self.encodings = {column: how[1] for column, how in file_columns.items()}
+        self.decoders = {
+            column: ImageDecoder.from_options(how[2] if len(how) > 2 else {})
+            for column, how in file_columns.items()
+            if how[1] == IMAGE
+        }
         #: A column of the batches holding each row's input row number (rows reordered).
         self.row_column = row_column
         self.bytes_in_flight = bytes_in_flight or cfg.file_fetch_bytes
@@ -243,7 +289,7 @@ class _Run:
                     path = paths[column][row]
                     if path is None:
                         continue
-                    item = _Item(self.tickets, str(path), encoding)
+                    item = _Item(self.tickets, str(path), encoding, column)
                     self.tickets += 1
                     pending.items[column][row] = item
                     queued.append(item)
@@ -270,12 +316,23 @@ class _Run:
                 budget.acquire(item.ticket, 0)
                 self._finish(item, None, exc)
                 return
+            decoder = self.fetcher.decoders.get(item.column)
             with f:
-                need = encoded_size(_size_of(f), item.encoding)
+                if decoder is None:
+                    need = encoded_size(_size_of(f), item.encoding)
+                else:
+                    need = _size_of(f) + decoder.estimate(f)
                 budget.acquire(item.ticket, need)
                 item.held = need
                 try:
-                    value = encode_file(f.read(), item.path, item.encoding)
+                    data = f.read()
+                    if decoder is None:
+                        value = encode_file(data, item.path, item.encoding)
+                    else:
+                        value = _decode(decoder, data)
+                        del data
+                        budget.shrink(need, value.nbytes)
+                        item.held = value.nbytes
                 except Exception as exc:
                     self._finish(item, None, exc)
                     return
@@ -352,7 +409,10 @@ class _Run:
                         blocked = item
                         break
                     if item.error is not None:
-                        raise _error(item, column, pending.input_row(row))
+                        error = _error(item, column, pending.input_row(row))
+                        if not self.fetcher.keep_going:
+                            raise error
+                        item.value, item.error = FileFailure(error), None
                 self.waiting_for = -1
                 if blocked is None:
                     row += 1
@@ -363,16 +423,31 @@ class _Run:
         return row
 
 
+class _DecodeError(Exception):
+    """A file was read but did not decode; its cause is the decoder's error."""
+
+
+def _decode(decoder: ImageDecoder, data: bytes) -> Any:
+    try:
+        return decoder.decode(data)
+    except Exception as exc:
+        raise _DecodeError(f"{type(exc).__name__}: {exc}") from exc
+
+
 def _error(item: _Item, column: str, row: int) -> InputFileError:
     exc = item.error
+    done = "read"
     if isinstance(exc, FileNotFoundError):
         why = "it does not exist"
     elif isinstance(exc, IsADirectoryError):
         why = "it is a folder"
+    elif isinstance(exc, _DecodeError):
+        done, why = "decoded as an image", str(exc)
+        exc = exc.__cause__ or exc
     else:
         why = f"{type(exc).__name__}: {exc}"
     error = InputFileError(
-        f"file {item.path} (column {column!r}, input row {row}) could not be read: {why}",
+        f"file {item.path} (column {column!r}, input row {row}) could not be {done}: {why}",
         path=item.path,
         row=row,
         column=column,
