@@ -12,7 +12,7 @@ from squall.model import custom_model
 from squall.registry import Registry
 from tests.e2e.models import Doubler, frame
 
-_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
 
 
 def _run(session: squall.Session, where: str) -> str:
