@@ -111,6 +111,7 @@ def plan_job(
     job_spec: JobSpec | None,
     job_name: str,
     compute_pool: str | None,
+    engine_args: list[str] | None = None,
 ) -> tuple[JobPlan, pa.Schema]:
     """Validate a run_batch call; return its plan and the schema of X. Writes nothing."""
     from squall.model.custom_model import resolve_params
@@ -208,6 +209,7 @@ def plan_job(
         rows_total=_known_rows(X),
         row_column=row_number_column(schema) if partition and file_columns else None,
         platform_options=job_spec.platform_options(),
+        engine_args=engine_args,
     )
     return plan, schema
 

@@ -141,11 +141,19 @@ class ShardRunner:
         use_stages = getattr(self.model.model, "use_stages", None)
         if callable(use_stages):
             use_stages(stages, settings().file_fetch_bytes)
+        if plan.engine_args is not None:  # the vLLM engine, started once per worker
+            self.model.model.use_vllm(plan.engine_args)
         self.files = None
         if plan.file_columns:
             from squall.batch.files import FileFetcher
 
             self.files = FileFetcher(stages, plan.file_columns, row_column=plan.row_column)
+
+    def close(self) -> None:
+        """Release what the model holds (an inference engine's GPU memory)."""
+        close = getattr(self.model.model, "close", None)
+        if callable(close):
+            close()
 
     def _batches(
         self, path: str, first_row: int

@@ -137,6 +137,7 @@ def _worker_main(
         except EOFError:
             _exit_now()
         if message is None:
+            runner.close()  # an engine's GPU memory is freed before the process ends
             _exit_now()
         shard, path, attempt, first_row = message
 
