@@ -154,16 +154,9 @@ def sampling_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
     >>> sampling_kwargs({"max_completion_tokens": 8, "temperature": 0, "stop": ["\\n", ""]})
     {'max_tokens': 8, 'temperature': 0.0, 'top_p': 1.0, 'n': 1, 'stop': ['\\n']}
     """
-    max_tokens = int(params.get("max_completion_tokens") or 250)
-    if max_tokens < 1:
-        raise InvalidArgumentError(f"max_completion_tokens must be 1 or more, got {max_tokens}")
-    n = int(params.get("n") or 1)
-    if n < 1:
-        raise InvalidArgumentError(f"n must be 1 or more, got {n}")
-    temperature = params.get("temperature")
-    temperature = 1.0 if temperature is None else float(temperature)
-    if temperature < 0:
-        raise InvalidArgumentError(f"temperature must be 0 or more, got {temperature}")
+    from squall.model.handlers._hf_messages import chat_settings
+
+    max_tokens, n, temperature = chat_settings(params)
     top_p = params.get("top_p")
     top_p = 1.0 if top_p is None else float(top_p)
     if not 0 < top_p <= 1:
