@@ -38,7 +38,7 @@ def test_sampling_params_map_from_the_chat_params():
         "presence_penalty": 0.1,
     }
     assert sampling_kwargs({}) == {"max_tokens": 250, "temperature": 1.0, "top_p": 1.0, "n": 1}
-    for bad in ({"max_completion_tokens": 0}, {"n": 0}, {"temperature": -1}, {"top_p": 0}):
+    for bad in ({"max_completion_tokens": -1}, {"n": -1}, {"temperature": -1}, {"top_p": 0}):
         with pytest.raises(InvalidArgumentError, match=next(iter(bad))):
             sampling_kwargs(bad)
 
