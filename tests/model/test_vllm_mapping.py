@@ -93,3 +93,18 @@ def test_stage_images_become_data_urls_and_others_stay():
     urls = [p["image_url"]["url"] for p in out[0]["content"][1:]]
     assert urls == ["data:image/png;base64,iVBORw==", "data:image/png;base64,AA=="]
     assert messages[0]["content"][1]["image_url"]["url"] == "@imgs/a.png"  # not changed
+
+
+def test_web_image_urls_are_refused_naming_the_row():
+    from squall.model.handlers._hf_messages import ImageReader
+
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": "https://example.invalid/a.png"}}
+            ],
+        }
+    ]
+    with pytest.raises(InvalidArgumentError, match="row 3: image_url"):
+        inline_images(messages, ImageReader(None, 1 << 20).read, 3)

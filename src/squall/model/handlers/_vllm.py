@@ -227,7 +227,8 @@ def data_url(data: bytes, url: str) -> str:
 
 
 def inline_images(messages: list[dict[str, Any]], read: Any, row: int) -> list[dict[str, Any]]:
-    """The conversation with each stage-path ``image_url`` replaced by a data URL."""
+    """The conversation with each ``image_url`` but a data URL replaced by one, its bytes from
+    ``read(url, row)`` (which refuses web URLs, naming the row)."""
     out = []
     for message in messages:
         content = message["content"]
@@ -236,7 +237,7 @@ def inline_images(messages: list[dict[str, Any]], read: Any, row: int) -> list[d
             for part in content:
                 url = (part.get("image_url") or {}).get("url") if part.get("type") else None
                 if part.get("type") == "image_url" and isinstance(url, str):
-                    if not url.startswith(("data:", "http://", "https://")):
+                    if not url.startswith("data:"):  # a stage path; web URLs are refused
                         url = data_url(read(url, row), url)
                     part = {**part, "image_url": {**part["image_url"], "url": url}}
                 parts.append(part)
