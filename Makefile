@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: venv demo test test-fast check format bench bench-quick clean
+.PHONY: venv demo test test-fast check format bench bench-quick gpu-check clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,16 @@ bench: $(BENCH_STAMP)
 bench-quick: $(BENCH_STAMP)
 	$(PY) bench/run.py --quick
 	$(PY) bench/llm_bench.py --quick
+
+# On an NVIDIA machine only (never in CI): a fresh venv with the vllm extra, the engine
+# conformance suite and a throughput table (squall+vLLM, raw vLLM, squall+transformers).
+GPU_VENV ?= .venv-gpu
+gpu-check:
+	rm -rf $(GPU_VENV) && $(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install -q --upgrade pip
+	$(GPU_VENV)/bin/python -m pip install -q -e ".[vllm]" "moto[server]>=5.0" pytest pytest-timeout
+	$(GPU_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/hf/test_engine_conformance.py tests/hf/test_vllm_engine.py tests/model/test_vllm_mapping.py
+	$(GPU_VENV)/bin/python bench/gpu_check.py
 
 demo: venv
 	$(VENV)/bin/squall demo

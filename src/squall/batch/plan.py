@@ -76,6 +76,8 @@ class JobPlan:
     # JobSpec's snowflake-ml-python service fields (warehouse, image_repo, force_rebuild)
     # as given: kept for the record, no effect here.
     platform_options: dict[str, Any] = field(default_factory=dict)
+    # inference_engine_options' vLLM engine: its arguments (None: the model's own engine)
+    engine_args: list[str] | None = None
 
     def to_json(self) -> str:
         data = asdict(self)

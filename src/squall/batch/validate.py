@@ -112,6 +112,7 @@ def plan_job(
     job_spec: JobSpec | None,
     job_name: str,
     compute_pool: str | None,
+    engine_args: list[str] | None = None,
 ) -> tuple[JobPlan, pa.Schema]:
     """Validate a run_batch call; return its plan and the schema of X. Writes nothing."""
     from squall.model.custom_model import resolve_params
@@ -216,6 +217,7 @@ def plan_job(
         gpu_requests=parse_gpus(job_spec.gpu_requests),
         replicas=job_spec.replicas or 1,
         platform_options=job_spec.platform_options(),
+        engine_args=engine_args,
     )
     return plan, schema
 

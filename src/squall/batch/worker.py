@@ -145,6 +145,8 @@ class ShardRunner:
         use_stages = getattr(self.model.model, "use_stages", None)
         if callable(use_stages):
             use_stages(stages, settings().file_fetch_bytes)
+        if plan.engine_args is not None:  # the vLLM engine, started once per worker
+            self.model.model.use_vllm(plan.engine_args)
         self.files = None
         if plan.file_columns:
             from squall.batch.files import FileFetcher

@@ -163,6 +163,7 @@ def submit_batch(
     input_spec: InputSpec | None = None,
     output_spec: OutputSpec,
     job_spec: JobSpec | None = None,
+    engine_args: list[str] | None = None,
 ) -> Job:
     job_spec = job_spec if job_spec is not None else JobSpec()
     compute_pool = check_pool(compute_pool)
@@ -178,6 +179,7 @@ def submit_batch(
         job_spec=job_spec,
         job_name=job_name,
         compute_pool=compute_pool,
+        engine_args=engine_args,
     )
     # Validation passed. The job is recorded, holding its output location (one live job per
     # location); only then is the location cleared, as the last step before the job starts.

@@ -8,6 +8,7 @@ saves a pipeline object the same way. Importing this module needs no transformer
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ def _resolve(model: str, revision: str | None) -> Path:
     if not looks_local:
         hub: Any = None
         with contextlib.suppress(ImportError):
-            import huggingface_hub as hub
+            hub = importlib.import_module("huggingface_hub")
         if hub is not None:
             try:  # the cache first: nothing goes to the network when the model is there
                 return Path(hub.snapshot_download(model, revision=revision, local_files_only=True))

@@ -111,7 +111,10 @@ class ModelVersion:
             raise InvalidSpecError(f"output_spec must be an OutputSpec, not {output_spec!r}")
         engine = parse_engine_options(inference_engine_options)
         # PYTHON_GENERIC is how squall runs every model: asking for it changes nothing.
-        if engine is not None and engine[0] is not InferenceEngine.PYTHON_GENERIC:
+        engine_args = None
+        if engine is not None and engine[0] is InferenceEngine.VLLM:
+            engine_args = self._vllm_args(engine[1], job_spec)
+        elif engine is not None and engine[0] is not InferenceEngine.PYTHON_GENERIC:
             raise InvalidSpecError(
                 f"inference engine {engine[0].value!r} is not available for model "
                 f"{self.model_name} ({self.model_type})"
@@ -126,6 +129,24 @@ class ModelVersion:
             input_spec=input_spec,
             output_spec=output_spec,
             job_spec=job_spec,
+            engine_args=engine_args,
+        )
+
+    def _vllm_args(self, override: list[str], job_spec: JobSpec | None) -> list[str]:
+        """The vLLM engine's arguments for this version, checked before any work."""
+        from squall.model.handlers._hf_signatures import is_chat_signature
+        from squall.model.handlers._vllm import check_request
+
+        functions = list(self.manifest.functions.values())
+        takes_messages = len(functions) == 1 and is_chat_signature(functions[0].signature)
+        gpus = job_spec.gpu_requests if job_spec is not None else None
+        return check_request(
+            self.path,
+            self.model_type,
+            takes_messages,
+            override,
+            int(gpus) if gpus is not None else None,
+            f"{self.model_name} version {self.version_name}",
         )
 
 

@@ -21,6 +21,7 @@ from squall.errors import InvalidArgumentError
 from squall.model.handlers._hf_messages import (
     ImageReader,
     Message,
+    chat_settings,
     image_urls,
     normalize_messages,
     text_only,
@@ -124,16 +125,7 @@ class ChatGenerator:
 
     # -- generation ------------------------------------------------------------------------
     def _config(self, params: Mapping[str, Any]) -> tuple[Any, int]:
-        new_tokens = int(params.get("max_completion_tokens") or 250)
-        if new_tokens < 1:
-            raise InvalidArgumentError(f"max_completion_tokens must be 1 or more, got {new_tokens}")
-        n = int(params.get("n") or 1)
-        if n < 1:
-            raise InvalidArgumentError(f"n must be 1 or more, got {n}")
-        temperature = params.get("temperature")
-        temperature = 1.0 if temperature is None else float(temperature)
-        if temperature < 0:
-            raise InvalidArgumentError(f"temperature must be 0 or more, got {temperature}")
+        new_tokens, n, temperature = chat_settings(params)
         config = copy.deepcopy(self.model.generation_config)
         config.max_new_tokens = new_tokens
         config.max_length = None

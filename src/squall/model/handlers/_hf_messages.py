@@ -12,14 +12,21 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from squall.errors import InvalidArgumentError
 
-__all__ = ["ImageReader", "Message", "image_urls", "normalize_messages", "text_only"]
+__all__ = [
+    "ImageReader",
+    "Message",
+    "chat_settings",
+    "image_urls",
+    "normalize_messages",
+    "text_only",
+]
 
 Message = dict[str, Any]
 
@@ -182,3 +189,19 @@ def with_images(messages: list[Message], load: Callable[[str], Any]) -> list[Mes
             content = parts
         out.append({"role": message["role"], "content": content})
     return out
+
+
+def chat_settings(params: Mapping[str, Any]) -> tuple[int, int, float]:
+    """``(max_completion_tokens, n, temperature)`` checked, with the engines' defaults
+    (250 new tokens, one answer, temperature 1)."""
+    new_tokens = int(params.get("max_completion_tokens") or 250)
+    if new_tokens < 1:
+        raise InvalidArgumentError(f"max_completion_tokens must be 1 or more, got {new_tokens}")
+    n = int(params.get("n") or 1)
+    if n < 1:
+        raise InvalidArgumentError(f"n must be 1 or more, got {n}")
+    temperature = params.get("temperature")
+    temperature = 1.0 if temperature is None else float(temperature)
+    if temperature < 0:
+        raise InvalidArgumentError(f"temperature must be 0 or more, got {temperature}")
+    return new_tokens, n, temperature

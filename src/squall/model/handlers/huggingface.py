@@ -185,6 +185,7 @@ class PipelineModel:
     def __init__(self, files: Path, config: Mapping[str, Any], signature: ModelSignature) -> None:
         transformers = _transformers()
         self.task = config["task"]
+        self.files = files
         self.signature = signature
         self.model_name = config.get("model_name") or self.task
         kwargs = dict(config.get("pipeline_kwargs") or {})
@@ -213,6 +214,22 @@ class PipelineModel:
     def use_stages(self, stages: Any, byte_budget: int) -> None:
         """Read ``image_url`` stage paths through ``stages``, at most ``byte_budget`` each."""
         self._stages, self._budget = stages, byte_budget
+        self._chat = None
+
+    def use_vllm(self, engine_args: list[str]) -> None:
+        """Answer chat batches through a vLLM engine started now with ``engine_args``."""
+        from squall.model.handlers._hf_messages import ImageReader
+        from squall.model.handlers._vllm import VllmChat
+
+        self.close()
+        images = ImageReader(self._stages, self._budget)
+        self._chat = VllmChat(self.files, self.model_name, engine_args, images)
+
+    def close(self) -> None:
+        """Shut down the vLLM engine, if one runs."""
+        close = getattr(self._chat, "close", None)
+        if callable(close):
+            close()
         self._chat = None
 
     def _chat_runner(self) -> Any:

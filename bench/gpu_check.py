@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""GPU throughput check (run by `make gpu-check` on an NVIDIA machine, never in CI).
+
+The same greedy chat prompts, on the same GPU and model (bench/llm_bench.py's locally built
+Llama, random weights), three ways; each prints generated tokens/s:
+
+| pipeline | what it does |
+|---|---|
+| L-squall-vllm | ``run_batch`` with ``inference_engine_options={"engine": "vllm"}`` |
+| L-vllm-raw | ``vllm.LLM.chat`` on the prompts in this process |
+| L-squall-hf | ``run_batch`` with squall's transformers engine |
+
+Targets: L-squall-vllm >= 0.9x L-vllm-raw and >= 5x L-squall-hf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from llm_bench import model_folder, prompts  # noqa: E402
+
+MAX_LEN = 1024
+
+
+def run_squall(folder: Path, work: Path, convs: list[Any], new_tokens: int, vllm: bool) -> int:
+    import pandas as pd
+
+    import squall
+    from squall.batch import InputSpec, JobSpec, OutputSpec
+    from squall.model.huggingface import TransformersPipeline
+    from squall.registry import Registry
+
+    session = squall.connect(work / "ws")
+    name = f"llm_{int(time.time() * 1000)}"
+    mv = Registry(session).log_model(
+        TransformersPipeline("text-generation", str(folder)), model_name=name
+    )
+    session.create_stage(name)
+    options = None
+    if vllm:
+        options = {"engine": "vllm", "engine_args_override": [f"--max-model-len={MAX_LEN}"]}
+    job = mv.run_batch(
+        pd.DataFrame({"messages": convs, "qid": range(len(convs))}),
+        input_spec=InputSpec(params={"temperature": 0, "max_completion_tokens": new_tokens}),
+        output_spec=OutputSpec(stage_location=f"@{name}/out/"),
+        job_spec=JobSpec(num_workers=1, gpu_requests=1, max_batch_rows=len(convs)),
+        inference_engine_options=options,
+    )
+    if job.wait(timeout=540) != "DONE":
+        raise RuntimeError(job.get_logs())
+    out = session.read.parquet(f"@{name}/out/").to_pandas()
+    return sum(json.loads(u)["completion_tokens"] for u in out["usage"])
+
+
+def run_raw(folder: Path, convs: list[Any], new_tokens: int) -> tuple[int, float]:
+    """Tokens and seconds of ``LLM.chat`` alone (the engine's start is not counted)."""
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(model=str(folder), max_model_len=MAX_LEN)
+    start = time.perf_counter()
+    outs = llm.chat(convs, SamplingParams(max_tokens=new_tokens, temperature=0), use_tqdm=False)
+    seconds = time.perf_counter() - start
+    tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
+    engine = getattr(llm, "llm_engine", None)
+    if callable(getattr(engine, "shutdown", None)):
+        engine.shutdown()
+    del llm, engine
+    gc.collect()
+    return tokens, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=1024)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    args = parser.parse_args()
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit("gpu_check needs an NVIDIA GPU with CUDA")
+    gpu = torch.cuda.get_device_name(0)
+    folder = model_folder(HERE / "data")
+    convs = prompts(args.prompts)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name, run in (
+            (
+                "L-squall-vllm",
+                lambda: (run_squall(folder, work, convs, args.new_tokens, True), None),
+            ),
+            ("L-vllm-raw", lambda: run_raw(folder, convs, args.new_tokens)),
+            (
+                "L-squall-hf",
+                lambda: (run_squall(folder, work, convs, args.new_tokens, False), None),
+            ),
+        ):
+            start = time.perf_counter()
+            tokens, inner = run()
+            seconds = inner if inner is not None else time.perf_counter() - start
+            rows.append((name, tokens, seconds, tokens / seconds))
+    rate = {name: r for name, _, _, r in rows}
+    print(f"\nGPU: {gpu}; {args.prompts} prompts, {args.new_tokens} new tokens, greedy")
+    print(f"| {'pipeline':<14} | {'tokens':>8} | {'seconds':>8} | {'tokens/s':>10} |")
+    print(f"|{'-' * 16}|{'-' * 10}|{'-' * 10}|{'-' * 12}|")
+    for name, tokens, seconds, r in rows:
+        print(f"| {name:<14} | {tokens:>8} | {seconds:>8.2f} | {r:>10.1f} |")
+    print(
+        f"squall-vllm / raw vllm: {rate['L-squall-vllm'] / rate['L-vllm-raw']:.2f} (target >= 0.9)"
+    )
+    print(
+        f"squall-vllm / squall-hf: {rate['L-squall-vllm'] / rate['L-squall-hf']:.2f} (target >= 5)"
+    )
+    print("(squall rows: whole job wall time, engine start included; raw: LLM.chat only)")
+
+
+if __name__ == "__main__":
+    main()
