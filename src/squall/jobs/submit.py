@@ -16,10 +16,11 @@ from squall.batch.partition import is_partitioned, stage_partitions
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import ShardInfo, input_batches, stage_batches
 from squall.batch.validate import make_job_name, plan_job
-from squall.compute.base import check_pool
+from squall.catalog.pools import get_pool
 from squall.jobs import status as st
 from squall.jobs.job import Job
 from squall.jobs.launch import launch_supervisor
+from squall.jobs.pools import preflight
 
 __all__ = ["submit_batch"]
 
@@ -53,7 +54,7 @@ def submit_batch(
     job_spec: JobSpec | None = None,
 ) -> Job:
     job_spec = job_spec if job_spec is not None else JobSpec()
-    compute_pool = check_pool(compute_pool)
+    compute_pool = get_pool(session.catalog, compute_pool).name
     job_name = make_job_name(job_spec)
     plan, schema = plan_job(
         session,
@@ -67,6 +68,7 @@ def submit_batch(
         job_name=job_name,
         compute_pool=compute_pool,
     )
+    preflight(session.catalog, plan)  # the pool is reachable and has the resources asked for
     # Validation passed: from here on, work is written. The supervisor starts right away and
     # its workers run the first shards while the rest of X is still being staged.
     catalog = session.catalog
