@@ -24,6 +24,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+# This process connects to the test cluster too, as a driver bound to loopback; Ray reads
+# the variable when it is imported.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
 
 @dataclass
 class RayCluster:
@@ -145,8 +149,6 @@ def cluster_processes(cluster: RayCluster) -> list[psutil.Process]:
 def ray_cluster() -> Iterator[RayCluster]:
     """One 2-CPU Ray head on 127.0.0.1 for the whole run; this process is connected to it
     (the conformance suite runs Ray executors in it) and disconnected before it stops."""
-    # This process connects to it too (as a driver bound to loopback): before Ray's import.
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     cluster = start_cluster()
     try:
         yield cluster

@@ -72,6 +72,11 @@ def connect(address: str, pool: str, timeout: float | None = None) -> Any:
     ray = _ray()
     if ray.is_initialized():
         return ray
+    if _on_loopback(address):  # Ray was imported before the variable was set: same effect
+        with contextlib.suppress(Exception):
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False
     timeout = _connect_timeout() if timeout is None else timeout
     done: dict[str, Any] = {}
 
@@ -276,10 +281,11 @@ class RayWorker:
         return data
 
     def __del__(self) -> None:
-        if self._local is not None:
+        local = getattr(self, "_local", None)
+        if isinstance(local, str):
             import shutil
 
-            shutil.rmtree(self._local, ignore_errors=True)
+            shutil.rmtree(local, ignore_errors=True)
 
     def next_events(self, timeout: float) -> tuple[list[Event], list[str]]:
         events: list[Event] = []
@@ -506,7 +512,23 @@ class RayExecutor(Executor):
                 self.ray.kill(actor, no_restart=True)
 
     def stop_worker(self, worker: str) -> None:
+        actor = self._actors.get(worker)
         self._forget(worker)
+        if actor is not None:
+            self._await_gone([actor])
+
+    def _await_gone(self, actors: list[Any], timeout: float = 30.0) -> None:
+        """Wait (bounded) until each killed actor is dead: a call to it then fails."""
+        deadline = time.monotonic() + timeout
+        for actor in actors:
+            while time.monotonic() < deadline:
+                try:
+                    self.ray.get(
+                        actor.where.remote(), timeout=max(0.1, deadline - time.monotonic())
+                    )
+                except Exception:
+                    break  # dead (or not answering: the deadline bounds the wait)
+                time.sleep(0.05)
 
     def shutdown(self, grace: float = 3.0) -> None:
         ray = self.ray
@@ -522,8 +544,10 @@ class RayExecutor(Executor):
                 if ref in done:
                     with contextlib.suppress(Exception):
                         self._write_log(worker, ray.get(ref)[1])
+        actors = list(self._actors.values())
         for worker in list(self._actors):
             self._forget(worker)
+        self._await_gone(actors)
 
 
 def _now() -> str:
