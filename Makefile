@@ -22,6 +22,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 # Benchmarks (never part of `make test`): see bench/README.md.
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/ui_bench.py
 
 bench-quick: $(BENCH_STAMP)
 	$(PY) bench/run.py --quick

@@ -15,6 +15,7 @@ def test_top_level_names() -> None:
 
 def test_contract_imports() -> None:
     from squall.batch import (  # noqa: F401
+        ColumnHandlingOptions,
         FileEncoding,
         InputFormat,
         InputSpec,
@@ -23,12 +24,13 @@ def test_contract_imports() -> None:
         SaveMode,
     )
     from squall.jobs import delete_job, get_job, list_jobs  # noqa: F401
-    from squall.model import custom_model
+    from squall.model import InferenceEngine, custom_model  # noqa: F401
     from squall.model.signature import (  # noqa: F401
         DataType,
         FeatureGroupSpec,
         FeatureSpec,
         ModelSignature,
+        ParamGroupSpec,
         ParamSpec,
     )
     from squall.registry import Registry  # noqa: F401

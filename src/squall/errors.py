@@ -19,7 +19,8 @@ One root, ``SquallError``; each subclass also inherits the builtin it resembles,
     ├── JobStateError(RuntimeError)           an action the job's status does not allow
     │   └── JobNotResumableError              a resume refused: DONE, running, or its
     │                                         model version or input shards are gone
-    ├── JobFailedError(RuntimeError)          a blocking run whose job did not end DONE
+    ├── JobFailedError(RuntimeError)          a job that had to end DONE did not (not raised
+    │                                         by JobSpec(block=True): it returns the job)
     ├── InputFileError(OSError)               a file named in a file column could not be read
     ├── InputChangedError(RuntimeError)       a job's in-place input file changed under it
     ├── ModelOutputError(ValueError)          a model returned output that breaks its signature
@@ -169,7 +170,11 @@ class JobNotResumableError(JobStateError):
 
 
 class JobFailedError(SquallError, RuntimeError):
-    """A job that was waited on ended in a status other than DONE."""
+    """A job that had to end DONE ended otherwise.
+
+    ``run_batch`` with ``JobSpec(block=True)`` does not raise it: as in snowflake-ml-python,
+    it returns the job once it ended, whatever its status; check ``job.status``.
+    """
 
 
 class InputFileError(SquallError, OSError):

@@ -61,6 +61,9 @@ def test_a_workspace_made_before_versions_opens_and_runs_a_job(tmp_path: Path) -
     assert sorted(out["doubled"]) == [0.0, 2.0, 4.0, 6.0, 8.0]
     names = {j["name"] for j in jobs.list_jobs(session=session).to_dict("records")}
     assert {"OLD_JOB", job.name} <= names
+    # later steps apply too: the new job's shard attempts are recorded, the old job has none
+    assert [a["status"] for a in job.shard_attempts()] == ["DONE"]
+    assert old.shard_attempts() == []
 
 
 def test_a_catalog_from_a_newer_squall_is_refused(tmp_path: Path) -> None:

@@ -170,8 +170,10 @@ def test_wait_draws_a_live_progress_bar_on_a_terminal(ws):
     home = ws.home
     res = cli(
         home, "run", "sleepy", "--table", "numbers", "--output", "@results/tty/",
-        "--param", "seconds=0.3", "--batch-rows", "5",
+        "--param", "seconds=1.0", "--batch-rows", "5", "--workers", "1",
     )  # fmt: skip
+    # Six batches of a second on one worker: the job is still running when `jobs wait`
+    # has started, however slowly its interpreter starts on a busy machine.
     name = res.stdout.strip()
     leader, follower = pty.openpty()
     proc = subprocess.Popen(

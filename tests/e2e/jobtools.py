@@ -66,3 +66,15 @@ def success_file(session: squall.Session, location: str) -> Path:
 
 def model_call_started(job: Any) -> bool:
     return "starting at x=" in job.get_logs()
+
+
+def own_supervisor(job: Any) -> int:
+    """The pid of ``job``'s running supervisor, checked to be that job's: safe to signal.
+
+    The supervisor is detached (not this process's child), so what makes it this test's
+    own is its command line: ``python -m squall.jobs.supervisor HOME JOB_ID``.
+    """
+    pid = int(job.info()["supervisor_pid"])
+    command = psutil.Process(pid).cmdline()
+    assert "squall.jobs.supervisor" in command and job.id in command, command
+    return pid

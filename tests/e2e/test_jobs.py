@@ -23,6 +23,7 @@ from tests.e2e.jobtools import (
     alive,
     assert_no_process_left,
     model_call_started,
+    own_supervisor,
     poll,
     success_file,
 )
@@ -128,9 +129,7 @@ def test_cancel_of_a_finished_job_is_a_no_op(session, sleepy):
 def test_killed_supervisor_makes_internal_error_and_workers_go(session, sleepy):
     job = start(sleepy, 40, "@results/k/", seconds=600, workers=2, shard_rows=20)
     poll(lambda: model_call_started(job), 60, "the first model call")
-    pid = job.info()["supervisor_pid"]
-    # Only ever kill what this test started: the supervisor is this process's child.
-    assert psutil.Process(pid).ppid() == os.getpid()
+    pid = own_supervisor(job)  # only ever kill what this test started
     os.kill(pid, signal.SIGKILL)
     assert job.wait(timeout=60) == "INTERNAL_ERROR"
     assert "supervisor stopped without recording an end" in job.message
@@ -168,8 +167,7 @@ def test_stale_heartbeat_alone_makes_internal_error(session, sleepy, monkeypatch
     monkeypatch.setenv("SQUALL_HEARTBEAT_TIMEOUT", "3")
     job = start(sleepy, 10, "@results/h/", seconds=600)
     poll(lambda: model_call_started(job), 60, "the first model call")
-    pid = job.info()["supervisor_pid"]
-    assert psutil.Process(pid).ppid() == os.getpid()
+    pid = own_supervisor(job)
     stop_outside_a_transaction(session, pid)  # alive, but silent: only the heartbeat tells
     try:
         assert job.wait(timeout=60) == "INTERNAL_ERROR"
@@ -283,6 +281,15 @@ def test_list_jobs_columns_order_filter_and_limit(session, sleepy):
     assert jobs.list_jobs(status="RUNNING").empty
     with pytest.raises(InvalidArgumentError, match="'SLEEPING'"):
         jobs.list_jobs(status="SLEEPING")
+    # pages, and the jobs of one model (version), for the dashboard
+    assert jobs.list_jobs(limit=2, offset=1)["name"].tolist() == [b.name, a.name]
+    assert jobs.list_jobs(limit=0, offset=2)["name"].tolist() == [a.name]
+    assert jobs.list_jobs(model="SLEEPY")["name"].tolist() == [c.name, a.name]
+    version = failing.version_name
+    assert jobs.list_jobs(model="failing", version=version.lower())["name"].tolist() == [b.name]
+    assert jobs.list_jobs(model="failing", version="nope").empty
+    with pytest.raises(InvalidArgumentError, match="-1"):
+        jobs.list_jobs(offset=-1)
 
 
 def test_another_process_finds_and_cancels_a_running_job(session, sleepy):

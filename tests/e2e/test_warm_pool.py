@@ -22,7 +22,14 @@ import pytest
 from squall.batch import InputSpec, JobSpec, OutputSpec
 from squall.model import custom_model
 from squall.registry import Registry
-from tests.e2e.jobtools import Sleepy, alive, assert_no_process_left, model_call_started, poll
+from tests.e2e.jobtools import (
+    Sleepy,
+    alive,
+    assert_no_process_left,
+    model_call_started,
+    own_supervisor,
+    poll,
+)
 from tests.e2e.models import frame
 
 
@@ -190,8 +197,7 @@ def test_cancel_and_a_killed_supervisor_end_forked_workers(session, results, own
     assert_no_process_left(job, timeout=10)
 
     job = sleepy_run(mv, "@results/k/", seconds=600)
-    supervisor = job.info()["supervisor_pid"]
-    assert psutil.Process(supervisor).ppid() == os.getpid()  # only what this test started
+    supervisor = own_supervisor(job)  # only what this test started
     os.kill(supervisor, signal.SIGKILL)
     assert job.wait(timeout=60) == "INTERNAL_ERROR"
     assert_no_process_left(job, timeout=10)

@@ -129,6 +129,13 @@ def test_shard_failing_every_retry_fails_the_job_then_resume_finishes(
     assert job.wait(timeout=120) == "DONE", job.get_logs()
     assert_complete(session, "@results/r/", reference)
     assert attempts(session, job)[2] == 3
+    # each attempt is recorded: its worker, when it ran, and how it ended
+    tries = [a for a in job.shard_attempts() if a["shard"] == 2]
+    assert [(a["attempt"], a["status"]) for a in tries] == [(1, "DIED"), (2, "DIED"), (3, "DONE")]
+    assert all(a["started"] <= a["ended"] for a in tries)
+    assert tries[-1]["rows"] == SHARD_ROWS
+    done = {a["shard"] for a in job.shard_attempts() if a["status"] == "DONE"}
+    assert done == set(range(SHARDS))
 
 
 def _committed_parts(session, location: str) -> dict[str, tuple[int, int]]:

@@ -235,8 +235,10 @@ def test_explicit_signatures(tmp_path: Path) -> None:
             return X
 
     sig = ModelSignature([FeatureSpec("x", DataType.INT64)], [FeatureSpec("y", DataType.INT64)])
-    with pytest.raises(SignatureError, match=r"no signature for function\(s\) other"):
-        save_model(Two(), tmp_path / "a", signatures={"predict": sig})
+    # as upstream, signatures name the functions: a method without one is left out
+    assert list(save_model(Two(), tmp_path / "a", signatures={"predict": sig}).functions) == [
+        "predict"
+    ]
     manifest = save_model(Two(), tmp_path / "b", signatures={"predict": sig, "other": sig})
     assert manifest.functions["predict"].signature.params == (ParamSpec("k", DataType.INT64, 1),)
     assert load_model(tmp_path / "b").call("predict", pd.DataFrame({"x": [1]}), {"k": 5})[

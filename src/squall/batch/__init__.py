@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from squall.batch.specs import (
+    ColumnHandlingOptions,
     FileEncoding,
     InferenceEngine,
     InputFormat,
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchInferenceTask",
+    "ColumnHandlingOptions",
     "FileEncoding",
     "InferenceEngine",
     "InputFormat",

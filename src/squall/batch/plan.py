@@ -68,6 +68,9 @@ class JobPlan:
     memory_bytes: int | None = None
     gpu_requests: int = 0
     replicas: int = 1
+    # JobSpec's snowflake-ml-python service fields (warehouse, image_repo, force_rebuild)
+    # as given: kept for the record, no effect here.
+    platform_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from squall.errors import InvalidArgumentError, InvalidSpecError
+from squall.model.inference_engine import InferenceEngine
 from squall.names import MAX_NAME_LENGTH, MAX_PREFIX_LENGTH, check_name
 
 __all__ = [
+    "ColumnHandlingOptions",
     "FileEncoding",
     "InferenceEngine",
     "InputFormat",
@@ -61,8 +63,11 @@ class FileEncoding(_StrEnum):
     BASE64_DATA_URL = "base64_data_url"
 
 
-class InferenceEngine(_StrEnum):
-    VLLM = "vllm"
+class ColumnHandlingOptions(TypedDict):
+    """The typed form of one ``InputSpec.column_handling`` entry (a plain dict at run time)."""
+
+    input_format: InputFormat
+    convert_to: FileEncoding
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class InputSpec:
     """How to read X: job-wide params, file columns, partitioning."""
 
     params: dict[str, Any] | None = None
-    column_handling: dict[str, Any] | None = None
+    column_handling: dict[str, Any] | None = None  # column -> ColumnHandlingOptions
     partition_column: str | None = None
 
     def __post_init__(self) -> None:
@@ -96,7 +101,9 @@ class InputSpec:
         return dict(self._handling)
 
 
-def _parse_column_handling(raw: dict[str, Any] | None) -> dict[str, ColumnHandling]:
+def _parse_column_handling(
+    raw: dict[str, Any] | None,
+) -> dict[str, ColumnHandling]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -135,8 +142,13 @@ class OutputSpec:
     def __post_init__(self) -> None:
         self.mode = SaveMode.parse(self.mode, "save mode")
         if (self.stage_location is None) == (self.base_stage_location is None):
+            what = (
+                "stage_location and base_stage_location are mutually exclusive: give exactly one"
+                if self.stage_location is not None
+                else "OutputSpec needs exactly one of stage_location and base_stage_location"
+            )
             raise InvalidSpecError(
-                "OutputSpec needs exactly one of stage_location and base_stage_location "
+                f"{what} "
                 f"(got stage_location={self.stage_location!r}, "
                 f"base_stage_location={self.base_stage_location!r})"
             )
@@ -144,7 +156,12 @@ class OutputSpec:
 
 @dataclass
 class JobSpec:
-    """How to run the job: its name, workers, batch size, retries, error policy."""
+    """How to run the job: its name, workers, batch size, retries, error policy.
+
+    ``warehouse``, ``image_repo`` and ``force_rebuild`` are snowflake-ml-python's fields
+    for the service that runs a job there: squall accepts and records them (in the job's
+    plan) and they have no effect locally.
+    """
 
     job_name: str | None = None
     job_name_prefix: str | None = None
@@ -161,12 +178,32 @@ class JobSpec:
     max_error_rate: float | None = None
     shard_rows: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    warehouse: str | None = None
+    image_repo: str | None = None
+    force_rebuild: bool = False
 
     def __post_init__(self) -> None:
+        for what in ("warehouse", "image_repo"):
+            value = getattr(self, what)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise InvalidSpecError(f"JobSpec.{what} must be a non-empty string, not {value!r}")
+        gpu = self.gpu_requests
+        if gpu is not None and not (
+            (isinstance(gpu, int) and not isinstance(gpu, bool) and gpu >= 0)
+            or (isinstance(gpu, str) and gpu.strip().isdigit())
+        ):
+            raise InvalidSpecError(
+                f"JobSpec.gpu_requests must be a number of GPUs (an int or a string of "
+                f"digits such as '1'), not {gpu!r}"
+            )
+        if not isinstance(self.force_rebuild, bool):
+            raise InvalidSpecError(
+                f"JobSpec.force_rebuild must be True or False, not {self.force_rebuild!r}"
+            )
         if self.job_name is not None and self.job_name_prefix is not None:
             raise InvalidSpecError(
-                f"give job_name ({self.job_name!r}) or job_name_prefix "
-                f"({self.job_name_prefix!r}), not both"
+                "job_name and job_name_prefix are mutually exclusive: give job_name "
+                f"({self.job_name!r}) or job_name_prefix ({self.job_name_prefix!r}), not both"
             )
         for what, longest in (
             ("job_name", MAX_NAME_LENGTH),
@@ -209,3 +246,11 @@ class JobSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def platform_options(self) -> dict[str, Any]:
+        """The snowflake-ml-python service fields that were set: recorded, without effect here."""
+        found = {"warehouse": self.warehouse, "image_repo": self.image_repo}
+        out: dict[str, Any] = {k: v for k, v in found.items() if v is not None}
+        if self.force_rebuild:
+            out["force_rebuild"] = True
+        return out

@@ -90,10 +90,11 @@ def plan_job(
     signature = function.signature
     params = resolve_params(signature, input_spec.params, function.name)
 
-    if job_spec.gpu_requests not in (None, 0, "0") and not manifest.options.get("gpu_support"):
+    if job_spec.gpu_requests is not None and not manifest.gpu_support:
         raise InvalidSpecError(
             f"gpu_requests={job_spec.gpu_requests!r}, but model {model_name} version "
-            f"{version_name} ({manifest.model_type}) does not run on a GPU"
+            f"{version_name} ({manifest.model_type}) has no GPU support: log it with "
+            "options={'cuda_version': ...} or {'gpu_support': True}, or leave gpu_requests out"
         )
 
     schema = input_schema(X)
@@ -160,5 +161,6 @@ def plan_job(
         memory_bytes=parse_memory(job_spec.memory_requests),
         gpu_requests=parse_gpus(job_spec.gpu_requests),
         replicas=job_spec.replicas or 1,
+        platform_options=job_spec.platform_options(),
     )
     return plan, schema

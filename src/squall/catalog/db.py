@@ -108,6 +108,22 @@ CREATE TABLE IF NOT EXISTS workers (
 """
 
 
+_ATTEMPTS = """
+CREATE TABLE IF NOT EXISTS shard_attempts (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    shard INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    worker TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    status TEXT NOT NULL DEFAULT 'RUNNING',
+    rows INTEGER,
+    PRIMARY KEY (job_id, shard, attempt)
+);
+CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs(status, created_time);
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the catalog's schema: ``version`` is the schema version it leads to."""
@@ -126,7 +142,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     # read 0): its statements only create what is missing, so it applies to both.
     Migration(1, "stages, models, versions, jobs, shards, workers", _BASELINE),
     Migration(2, "task DAGs: dags, dag_runs, dag_task_runs", DAGS_SCHEMA),
-    Migration(3, "compute pools", COMPUTE_POOLS_SCHEMA),
+    Migration(3, "shard attempts (the job timeline); jobs indexed by status", _ATTEMPTS),
+    Migration(4, "compute pools", COMPUTE_POOLS_SCHEMA),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -9,6 +9,7 @@ squall compute-pool ls|create|drop ...   (where jobs run: local, or a Ray cluste
 squall warm-pool status|stop   (the local warm pool; `squall pool` is its old name)
 squall dag ls|show|run|runs|cancel|suspend|resume|drop ...   (cli/dag.py)
 squall scheduler [--detach] | status | stop
+squall ui [--port 8765] [--open]
 """
 
 from __future__ import annotations
@@ -460,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     from squall.cli import dag
 
     dag.register(sub)
+
+    from squall.cli.ui import add_parser as add_ui
+
+    add_ui(sub)
     return p
 
 

@@ -57,13 +57,14 @@ def progress_bar(
     """Draw the job's progress (rows, rate, ETA) until it ends; return its final status.
 
     On a terminal the bar redraws in place; otherwise a line is printed every few seconds.
-    ``TimeoutError`` when ``timeout`` seconds pass first (the job goes on).
+    ``TimeoutError`` when ``timeout`` seconds pass first (the job goes on); None or a
+    negative ``timeout`` waits without limit.
     """
     from squall.jobs.status import FINAL
 
     out = file or sys.stderr
     tty = getattr(out, "isatty", lambda: False)()
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
     last_line = ""
     last_print = 0.0
     while True:

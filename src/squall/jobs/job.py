@@ -101,6 +101,64 @@ class Job:
         )
         return [int(r["pid"]) for r in rows]
 
+    def spec(self) -> dict[str, Any]:
+        """What the job was asked to run: its function, params and execution settings."""
+        import json
+
+        from squall.batch.plan import decode_value
+
+        plan = json.loads(self._row()["spec"] or "{}")
+        keys = (
+            "model_name",
+            "version_name",
+            "function",
+            "function_kind",
+            "output_location",
+            "model_columns",
+            "partition_column",
+            "max_batch_rows",
+            "num_workers",
+            "max_retries",
+            "on_error",
+            "max_error_rate",
+            "compute_pool",
+        )
+        out = {k: plan[k] for k in keys if k in plan}
+        out["params"] = {k: decode_value(v) for k, v in plan.get("params", {}).items()}
+        return out
+
+    def shards(self) -> list[dict[str, Any]]:
+        """Each input shard: rows, status, attempts so far, worker, rows done, error rows."""
+        return self._session.catalog.query(
+            "SELECT shard, first_row, rows, status, attempts, worker, rows_done, error_rows, "
+            "error, completed FROM shards WHERE job_id = ? ORDER BY shard",
+            (self.id,),
+        )
+
+    def shard_attempts(self) -> list[dict[str, Any]]:
+        """Every attempt at a shard, in start order: its worker, start and end time, outcome.
+
+        ``status`` is RUNNING, DONE, FAILED (the model raised), DIED (its worker died; the
+        shard was retried) or STOPPED (the job ended, e.g. cancelled, while it ran).
+        """
+        active = self.status in st.ACTIVE
+        # An attempt still runs only while it is its shard's current one (a supervisor that
+        # died, or a job that ended, leaves its last attempts unfinished on record).
+        running = {
+            (r["shard"], r["attempts"])
+            for r in self.shards()
+            if active and r["status"] == "RUNNING"
+        }
+        rows = self._session.catalog.query(
+            "SELECT shard, attempt, worker, started, ended, status, rows FROM shard_attempts "
+            "WHERE job_id = ? ORDER BY started, shard",
+            (self.id,),
+        )
+        for r in rows:
+            if r["status"] == "RUNNING" and (r["shard"], r["attempt"]) not in running:
+                r["status"] = "STOPPED"
+        return rows
+
     def pids(self) -> list[int]:
         """Process ids the job ran under: its supervisor's, then every worker's it started.
 
@@ -139,8 +197,12 @@ class Job:
         )
 
     def wait(self, timeout: float | None = None, poll: float = 0.05) -> str:
-        """Block until the job ends; return its final status. ``TimeoutError`` past ``timeout``."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Block until the job ends; return its final status. ``TimeoutError`` past ``timeout``.
+
+        ``timeout`` is in seconds; None or a negative number waits without limit (as
+        snowflake-ml-python's ``wait(timeout=-1)``), 0 checks once.
+        """
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         delay = 0.02
         while True:
             status = self.status

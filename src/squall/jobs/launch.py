@@ -25,7 +25,38 @@ def spawn_detached(module: str, args: list[str], log_path: Path) -> subprocess.P
         )
 
 
+# A short-lived launcher starts the supervisor and exits at once: the supervisor is then
+# nobody's child in the caller (no zombie to reap, no Popen left running to warn about).
+# The supervisor leads a new session, so its process group id is its pid (resume.py ends a
+# dead supervisor's leftovers by that group). Run with -S: it needs only the standard library.
+_LAUNCHER = """\
+import os, subprocess, sys
+with open(sys.argv[1], "ab") as log:
+    proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)
+sys.stdout.write(str(proc.pid))
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
 def launch_supervisor(home: Path, job_id: str, log_dir: Path) -> int:
     """Start the job's supervisor, detached from the caller (it outlives it); return its pid."""
-    proc = spawn_detached("squall.jobs.supervisor", [str(home), job_id], log_dir / "supervisor.log")
-    return proc.pid
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / "supervisor.log"
+    command = [sys.executable, "-m", "squall.jobs.supervisor", str(home), job_id]
+    with subprocess.Popen(
+        [sys.executable, "-S", "-c", _LAUNCHER, str(log), *command],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    ) as launcher:
+        out, _ = launcher.communicate()
+    if launcher.returncode != 0 or not out.strip().isdigit():
+        raise RuntimeError(
+            f"could not start the supervisor of job {job_id} "
+            f"(its launcher exited with {launcher.returncode})"
+        )
+    return int(out)

@@ -47,20 +47,43 @@ def _when(value: float | None) -> dt.datetime | None:
 
 
 def list_jobs(
-    limit: int = 10, status: str | None = None, session: Session | None = None
+    limit: int = 10,
+    status: str | None = None,
+    session: Session | None = None,
+    *,
+    offset: int = 0,
+    model: str | None = None,
+    version: str | None = None,
 ) -> pd.DataFrame:
-    """The workspace's jobs, newest first, as a pandas DataFrame (``limit`` <= 0: all)."""
+    """The workspace's jobs, newest first, as a pandas DataFrame (``limit`` <= 0: all).
+
+    ``offset`` skips that many of the newest first (pages of ``limit``); ``model`` and
+    ``version`` keep the jobs of one model (and version), matched case-insensitively.
+    """
     s = _session(session)
     if status is not None and status.upper() not in (*st.ACTIVE, *st.FINAL):
         raise InvalidArgumentError(
             f"unknown status {status!r}; choose one of {', '.join((*st.ACTIVE, *st.FINAL))}"
         )
-    sql = "SELECT * FROM jobs ORDER BY created_time DESC, rowid DESC"
-    rows = [st.check_liveness(s.catalog, r) for r in s.catalog.query(sql)]
-    if status is not None:
-        rows = [r for r in rows if r["status"] == status.upper()]
-    if limit and limit > 0:
-        rows = rows[:limit]
+    if offset < 0:
+        raise InvalidArgumentError(f"offset must be 0 or more, not {offset!r}")
+    # Only an active job's status can be stale (its supervisor may have died): settle those
+    # first, so the page below is filtered and cut on true statuses.
+    active = ",".join("?" * len(st.ACTIVE))
+    for r in s.catalog.query(f"SELECT * FROM jobs WHERE status IN ({active})", st.ACTIVE):
+        st.check_liveness(s.catalog, r)
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("status", status), ("model", model), ("version", version)):
+        if value is not None:
+            where.append(f"upper({column}) = upper(?)" if column != "status" else "status = ?")
+            args.append(value.upper() if column == "status" else value)
+    sql = "SELECT * FROM jobs" + (f" WHERE {' AND '.join(where)}" if where else "")
+    sql += " ORDER BY created_time DESC, rowid DESC"
+    if (limit and limit > 0) or offset:
+        sql += " LIMIT ? OFFSET ?"
+        args += [limit if limit and limit > 0 else -1, offset]
+    rows = s.catalog.query(sql, tuple(args))
     records: list[dict[str, Any]] = []
     for r in rows:
         rec = {c: r[c] for c in _COLUMNS}

@@ -65,14 +65,21 @@ class JobStore:
             (job_id, shard),
         )
 
-    def shard_running(self, job_id: str, shard: int, attempts: int, worker: str) -> None:
-        self.catalog.execute(
-            "UPDATE shards SET status = ?, attempts = ?, worker = ?, rows_done = 0 "
-            "WHERE job_id = ? AND shard = ?",
-            (st.RUNNING, attempts, worker, job_id, shard),
-        )
+    def shard_running(self, job_id: str, shard: int, attempt: int, worker: str) -> None:
+        """The shard's ``attempt`` starts on ``worker`` (recorded in the job's timeline too)."""
+        with self.catalog.connect() as con:
+            con.execute(
+                "UPDATE shards SET status = ?, attempts = ?, worker = ?, rows_done = 0 "
+                "WHERE job_id = ? AND shard = ?",
+                (st.RUNNING, attempt, worker, job_id, shard),
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO shard_attempts (job_id, shard, attempt, worker, started) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (job_id, shard, attempt, worker, time.time()),
+            )
 
-    def shard_done(self, job_id: str, shard: int, rows: int, error_rows: int) -> None:
+    def shard_done(self, job_id: str, shard: int, rows: int, error_rows: int, attempt: int) -> None:
         """The shard's part is committed; the job's first output time is now if not before."""
         now = time.time()
         with self.catalog.connect() as con:
@@ -85,12 +92,20 @@ class JobStore:
                 "UPDATE jobs SET first_output_time = COALESCE(first_output_time, ?) WHERE id = ?",
                 (now, job_id),
             )
+            _end_attempt(con, job_id, shard, attempt, st.DONE, now, rows)
 
-    def shard_failed(self, job_id: str, shard: int, error: str) -> None:
-        self.catalog.execute(
-            "UPDATE shards SET status = ?, error = ? WHERE job_id = ? AND shard = ?",
-            (st.FAILED, error, job_id, shard),
-        )
+    def shard_failed(self, job_id: str, shard: int, error: str, attempt: int) -> None:
+        with self.catalog.connect() as con:
+            con.execute(
+                "UPDATE shards SET status = ?, error = ? WHERE job_id = ? AND shard = ?",
+                (st.FAILED, error, job_id, shard),
+            )
+            _end_attempt(con, job_id, shard, attempt, st.FAILED, time.time())
+
+    def end_attempt(self, job_id: str, shard: int, attempt: int, status: str) -> None:
+        """Record how a shard's attempt ended (``DIED``: its worker is gone)."""
+        with self.catalog.connect() as con:
+            _end_attempt(con, job_id, shard, attempt, status, time.time())
 
     def shard_pending(self, job_id: str, shard: int) -> None:
         """Put a shard back in the queue (its worker died)."""
@@ -125,3 +140,19 @@ class JobStore:
             "INSERT INTO workers (job_id, worker, pid, started) VALUES (?, ?, ?, ?)",
             (job_id, worker, pid, time.time()),
         )
+
+
+def _end_attempt(
+    con: Any,
+    job_id: str,
+    shard: int,
+    attempt: int,
+    status: str,
+    when: float,
+    rows: int | None = None,
+) -> None:
+    con.execute(
+        "UPDATE shard_attempts SET status = ?, ended = ?, rows = ? "
+        "WHERE job_id = ? AND shard = ? AND attempt = ?",
+        (status, when, rows, job_id, shard, attempt),
+    )

@@ -186,7 +186,9 @@ class Supervisor:
             self.shards[ev.shard]["error_rows"] = errors
             if ev.first_error and self.first_error is None:
                 self.first_error = (int(ev.first_error[0]), str(ev.first_error[1]))
-            self.store.shard_done(self.job_id, ev.shard, ev.rows, errors)
+            self.store.shard_done(
+                self.job_id, ev.shard, ev.rows, errors, self.shards[ev.shard]["attempts"]
+            )
             del self.shard_rows[ev.shard]
             self.shard_errors.pop(ev.shard, None)
             self._flush_progress(force=True)
@@ -204,7 +206,7 @@ class Supervisor:
             if ev.shard is None:
                 startup = ev.traceback if ev.startup and ev.traceback else error
                 raise JobEnded(st.FAILED, f"worker {ev.worker} could not start: {startup}")
-            self.store.shard_failed(self.job_id, ev.shard, error)
+            self.store.shard_failed(self.job_id, ev.shard, error, self.shards[ev.shard]["attempts"])
             rows = ev.batch_rows
             where = f" in its batch of input rows {rows[0]}..{rows[1]}" if rows else ""
             raise JobEnded(
@@ -238,6 +240,7 @@ class Supervisor:
         attempts = self.shards[shard]["attempts"]
         self.exit_codes[shard].append(code)
         log(f"worker {ev.worker} died (exit code {code}) during shard {shard}, attempt {attempts}")
+        self.store.end_attempt(self.job_id, shard, attempts, "DIED")
         from squall.batch.sink import PartSink
 
         # Only a dead worker wrote these: nothing can still be writing them.

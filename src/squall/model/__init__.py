@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from squall.model import custom_model, signature
+    from squall.model.inference_engine import InferenceEngine
     from squall.model.packaging import (
         FunctionInfo,
         LoadedModel,
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FunctionInfo",
+    "InferenceEngine",
     "LoadedModel",
     "Manifest",
     "custom_model",
@@ -30,6 +32,7 @@ __all__ = [
 # Loaded on first use: a supervisor reads the model kinds' table (squall.model.kinds) and
 # a worker's resources without importing pandas.
 _LAZY = {
+    "InferenceEngine": "squall.model.inference_engine",
     "FunctionInfo": "squall.model.packaging",
     "LoadedModel": "squall.model.packaging",
     "Manifest": "squall.model.packaging",

@@ -156,25 +156,51 @@ def _from_arrow_type(name: str, pa_type: pa.DataType, what: str) -> FeatureSpec 
         raise SignatureError(f"{what}: column {name!r}: {exc}") from exc
 
 
-def infer_param(name: str, value: Any) -> ParamSpec | ParamGroupSpec:
-    """A param spec whose type is read off its default value."""
-    if isinstance(value, Mapping):
-        return ParamGroupSpec(
-            name, [_plain_param(f"{name}.{k}", str(k), v) for k, v in value.items()]
-        )
-    return _plain_param(name, name, value)
+def infer_param(name: str, value: Any, label: str | None = None) -> ParamSpec | ParamGroupSpec:
+    """A param spec whose type is read off its default value.
 
-
-def _plain_param(label: str, name: str, value: Any) -> ParamSpec:
+    A dict gives a group (nested dicts nested groups), a list of dicts a group with shape
+    ``(-1,)`` whose members come from the first dict, a list (of lists...) of scalars a
+    param with one -1 per level.
+    """
+    label = label or name
     try:
+        if isinstance(value, Mapping):
+            if not value:
+                raise SignatureError("an empty dict has no keys to type")
+            return ParamGroupSpec(
+                name, [infer_param(str(k), v, f"{label}.{k}") for k, v in value.items()]
+            )
         if isinstance(value, list | tuple | np.ndarray):
-            items = list(np.ravel(value)) if isinstance(value, np.ndarray) else list(value)
+            items = value.tolist() if isinstance(value, np.ndarray) else list(value)
             if not items:
                 raise SignatureError("an empty list has no item type")
-            return ParamSpec(name, _param_item_type(items), list(value), (-1,))
+            if all(isinstance(v, Mapping) for v in items):
+                element = infer_param(name, items[0], f"{label}[0]")
+                assert isinstance(element, ParamGroupSpec)
+                return ParamGroupSpec(name, element.specs, items, (-1,))
+            depth, leaves = _nesting(items)
+            return ParamSpec(name, _param_item_type(leaves), items, (-1,) * depth)
         return ParamSpec(name, DataType.from_value(value), value)
     except SignatureError as exc:
+        if str(exc).startswith("parameter "):
+            raise
         raise SignatureError(f"parameter {label!r}: {exc}") from exc
+
+
+def _nesting(items: list[Any]) -> tuple[int, list[Any]]:
+    """How deep a list of lists goes (read off its first items) and its scalars."""
+    depth, level = 1, items
+    while level and isinstance(level[0], list | tuple):
+        if not all(isinstance(v, list | tuple) for v in level):
+            raise SignatureError("a list mixes lists and other values")
+        depth += 1
+        level = [v for sub in level for v in sub]
+    if any(isinstance(v, list | tuple | Mapping) for v in level):
+        raise SignatureError("a list mixes lists and other values, or nests unevenly")
+    if not level:
+        raise SignatureError("an empty list has no item type")
+    return depth, level
 
 
 def _param_item_type(items: list[Any]) -> DataType:

@@ -59,6 +59,9 @@ class Manifest:
     squall_version: str = SQUALL_VERSION
     created: str = field(default_factory=_now)
     comment: str | None = None
+    # Whether the model can use a GPU: its kind's library can, or it was logged with
+    # options={"cuda_version": ...} or {"gpu_support": True}. gpu_requests need it.
+    gpu_support: bool = False
 
     def resolve_function(self, name: str | None) -> FunctionInfo:
         """The function ``name`` names, ignoring case; None picks the only function.
@@ -94,6 +97,7 @@ class Manifest:
             "squall_version": self.squall_version,
             "created": self.created,
             "comment": self.comment,
+            "gpu_support": self.gpu_support,
         }
 
     @classmethod
@@ -108,6 +112,7 @@ class Manifest:
             squall_version=data.get("squall_version", ""),
             created=data.get("created", ""),
             comment=data.get("comment"),
+            gpu_support=bool(data.get("gpu_support", False)),
         )
 
     def to_json(self) -> str:

@@ -8,15 +8,16 @@ import inspect
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from squall.errors import InvalidSpecError, SignatureError
 from squall.model._dtypes import DataType
 from squall.model._infer import infer_param
+from squall.model._param_values import by_name, check_leaf, merge_group
 from squall.model._specs import ModelSignature, ParamGroupSpec, ParamSpec
 
-__all__ = ["params_of_method", "resolve_params"]
+__all__ = ["param_names_of_method", "params_of_method", "resolve_params"]
 
 _SCALARS: dict[Any, DataType] = {
     int: DataType.INT64,
@@ -26,21 +27,16 @@ _SCALARS: dict[Any, DataType] = {
     bytes: DataType.BYTES,
     dt.datetime: DataType.TIMESTAMP_NTZ,
 }
-_SUPPORTED = "int, float, str, bool, bytes, datetime.datetime, list[...] of those, or dict"
+_SUPPORTED = (
+    "int, float, str, bool, bytes, datetime.datetime, dict, or lists (list[...], nested) of those"
+)
 
 
-def params_of_method(func: Callable[..., Any], where: str) -> list[ParamSpec | ParamGroupSpec]:
-    """The ParamSpecs of a model method ``(self, X, *, name: type = default, ...)``.
-
-    ``where`` names the method in errors (``"Churn.predict"``). Refuses ``*args``,
-    ``**kwargs``, positional arguments beyond X and keyword-only ones lacking an
-    annotation or a default.
-    """
-    hints = _type_hints(func)
-    sig = inspect.signature(func)
+def _keyword_only(func: Callable[..., Any], where: str) -> list[inspect.Parameter]:
+    """The keyword-only arguments of ``(self, X, *, ...)``; refuses any other shape."""
     positional = []
-    specs: list[ParamSpec | ParamGroupSpec] = []
-    for p in sig.parameters.values():
+    found = []
+    for p in inspect.signature(func).parameters.values():
         if p.kind is p.VAR_KEYWORD:
             raise SignatureError(
                 f"{where}: **{p.name} is not allowed; declare each parameter as a "
@@ -52,7 +48,40 @@ def params_of_method(func: Callable[..., Any], where: str) -> list[ParamSpec | P
             )
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             positional.append(p.name)
-            continue
+        else:
+            found.append(p)
+    if len(positional) > 2:
+        extra = ", ".join(positional[2:])
+        raise SignatureError(
+            f"{where}: takes positional argument(s) {extra} beyond X; make them keyword-only "
+            "parameters (after *) with a type and a default"
+        )
+    if len(positional) < 2:
+        raise SignatureError(f"{where}: must take the input DataFrame X as its first argument")
+    return found
+
+
+def param_names_of_method(func: Callable[..., Any], where: str) -> list[str]:
+    """The names of a model method's params, for a signature that types them itself."""
+    names = []
+    for p in _keyword_only(func, where):
+        if p.default is p.empty:
+            raise SignatureError(f"{where}: keyword-only argument {p.name!r} needs a default")
+        names.append(p.name)
+    return names
+
+
+def params_of_method(func: Callable[..., Any], where: str) -> list[ParamSpec | ParamGroupSpec]:
+    """The ParamSpecs of a model method ``(self, X, *, name: type = default, ...)``.
+
+    ``where`` names the method in errors (``"Churn.predict"``). Refuses ``*args``,
+    ``**kwargs``, positional arguments beyond X and keyword-only ones lacking an
+    annotation or a default.
+    """
+    params = _keyword_only(func, where)
+    hints = _type_hints(func) if params else {}
+    specs: list[ParamSpec | ParamGroupSpec] = []
+    for p in params:
         if p.name not in hints or p.default is p.empty:
             lacks = " and ".join(
                 w
@@ -64,14 +93,6 @@ def params_of_method(func: Callable[..., Any], where: str) -> list[ParamSpec | P
             )
             raise SignatureError(f"{where}: keyword-only argument {p.name!r} needs {lacks}")
         specs.append(_spec_for(p.name, hints[p.name], p.default, where))
-    if len(positional) > 2:
-        extra = ", ".join(positional[2:])
-        raise SignatureError(
-            f"{where}: takes positional argument(s) {extra} beyond X; make them keyword-only "
-            "parameters (after *) with a type and a default"
-        )
-    if len(positional) < 2:
-        raise SignatureError(f"{where}: must take the input DataFrame X as its first argument")
     return specs
 
 
@@ -99,26 +120,50 @@ def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
 def _spec_for(name: str, annotation: Any, default: Any, where: str) -> ParamSpec | ParamGroupSpec:
     label = f"{where}: parameter {name!r}"
     annotation = _strip_optional(annotation)
-    origin = typing.get_origin(annotation) or annotation
-    args = typing.get_args(annotation)
     try:
+        depth, inner = _list_depth(annotation)
+        origin = typing.get_origin(inner) or inner
         if origin in (dict, Mapping, typing.Mapping):
-            return _group_spec(name, default, args)
-        if origin in (list, tuple, typing.Sequence):
-            if args and args[0] in _SCALARS:
-                return ParamSpec(name, _SCALARS[args[0]], _copy(default), (-1,))
-            if not args and isinstance(default, list | tuple) and default:
-                spec = infer_param(name, list(default))
-                if isinstance(spec, ParamSpec):
-                    return spec
+            if depth:  # list[dict]: a list of groups, its members read off the default
+                return _inferred_group(name, default, (-1,) * depth)
+            return _group_spec(name, default, typing.get_args(inner))
+        if depth and inner in _SCALARS:
+            return ParamSpec(name, _SCALARS[inner], _copy(default), (-1,) * depth)
+        if depth and inner is Any and isinstance(default, list | tuple) and default:
+            return infer_param(name, _copy(default))  # a bare list: typed by its default
+        if depth:
             raise SignatureError(
-                f"parameter {name!r}: list type {annotation!r} is not supported; use list[T]"
+                f"parameter {name!r}: list type {annotation!r} is not supported; use list[T] "
+                "(nested as deep as needed) with T one of int, float, str, bool, bytes, "
+                "datetime.datetime or dict"
             )
         if origin in _SCALARS:
             return ParamSpec(name, _SCALARS[origin], default)
     except SignatureError as exc:
         raise SignatureError(f"{where}: {exc}") from exc
     raise SignatureError(f"{label}: type {annotation!r} is not supported; use {_SUPPORTED}")
+
+
+def _list_depth(annotation: Any) -> tuple[int, Any]:
+    """How many list levels wrap the annotation, and what they wrap (Any for a bare list)."""
+    depth = 0
+    while (typing.get_origin(annotation) or annotation) in (list, tuple, Sequence):
+        depth += 1
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        if not args:
+            return depth, Any
+        annotation = _strip_optional(args[0])
+    return depth, annotation
+
+
+def _inferred_group(name: str, default: Any, shape: tuple[int, ...]) -> ParamGroupSpec:
+    spec = infer_param(name, _copy(default))
+    if not isinstance(spec, ParamGroupSpec) or spec.shape != shape:
+        raise SignatureError(
+            f"parameter {name!r}: a list of dicts needs a non-empty default of dicts that "
+            f"names their keys, got {default!r}"
+        )
+    return spec
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -144,43 +189,6 @@ def _group_spec(name: str, default: Any, args: tuple[Any, ...]) -> ParamGroupSpe
         assert isinstance(spec, ParamGroupSpec)
         return spec
     return ParamGroupSpec(name, [ParamSpec(str(k), value_type, v) for k, v in default.items()])
-
-
-def _by_name(
-    specs: Any, given: Mapping[str, Any], what: str, of: str = ""
-) -> dict[str, tuple[Any, Any]]:
-    """Match given names to specs ignoring case; returns {spec name: (spec, value)}."""
-    lookup = {s.name.lower(): s for s in specs}
-    out: dict[str, tuple[Any, Any]] = {}
-    spelled: dict[str, str] = {}
-    unknown = []
-    for key, value in given.items():
-        spec = lookup.get(str(key).lower())
-        if spec is None:
-            unknown.append(str(key))
-            continue
-        if spec.name in out:
-            raise InvalidSpecError(
-                f"{what} {spec.name!r}{of} is given twice: as {spelled[spec.name]!r} and as "
-                f"{key!r} (names are case-insensitive)"
-            )
-        out[spec.name] = (spec, value)
-        spelled[spec.name] = str(key)
-    if unknown:
-        valid = ", ".join(s.name for s in specs)
-        raise InvalidSpecError(
-            f"unknown {what}(s) {', '.join(unknown)}{of}; valid {what}s: {valid or '(none)'}"
-        )
-    return out
-
-
-def _check_value(spec: ParamSpec, value: Any, label: str) -> Any:
-    if not spec.accepts(value):
-        raise InvalidSpecError(
-            f"{label} {spec.name!r} = {value!r} ({type(value).__name__}) does not fit "
-            f"{spec.describe_type()}"
-        )
-    return spec.normalize(value)
 
 
 def _default(spec: ParamSpec | ParamGroupSpec) -> Any:
@@ -210,26 +218,13 @@ def resolve_params(
             f"params {', '.join(map(str, params))} were given, but {function} takes no params"
         )
     of = "" if function_name is None else f" of {function}"
-    given = _by_name(specs, params, "param", of)
+    given = by_name(specs, params, "param", of)
     resolved: dict[str, Any] = {}
     for spec in specs:
         if spec.name not in given:
             resolved[spec.name] = _default(spec)
-            continue
-        _, value = given[spec.name]
-        if isinstance(spec, ParamSpec):
-            resolved[spec.name] = _check_value(spec, value, "param")
-            continue
-        if not isinstance(value, Mapping):
-            raise InvalidSpecError(
-                f"param {spec.name!r} = {value!r} ({type(value).__name__}) must be a dict "
-                f"with keys among {', '.join(s.name for s in spec.specs)}"
-            )
-        members = _by_name(spec.specs, value, "key", f" of param {spec.name!r}")
-        resolved[spec.name] = {
-            m.name: _check_value(m, members[m.name][1], f"param {spec.name!r} key")
-            if m.name in members
-            else _default(m)
-            for m in spec.specs
-        }
+        elif isinstance(spec, ParamSpec):
+            resolved[spec.name] = check_leaf(spec, given[spec.name][1], "param")
+        else:
+            resolved[spec.name] = merge_group(spec, given[spec.name][1], spec.name)
     return resolved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,8 +12,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from squall.errors import SignatureError
+from squall.errors import InvalidSpecError, SignatureError
 from squall.model._dtypes import DataType
+from squall.model._param_values import element_default, merge_group
 
 __all__ = [
     "FeatureGroupSpec",
@@ -252,35 +254,117 @@ class ParamSpec:
         return cls(data["name"], dtype, _decode(dtype, shape, data.get("default_value")), shape)
 
 
+def _wrap(value: Any, shape: Shape | None) -> Any:
+    """``value`` repeated into a list per dimension; a -1 dimension is an empty list."""
+    if not shape:
+        return value
+    if shape[0] == -1:
+        return []
+    return [_wrap(copy.deepcopy(value), shape[1:]) for _ in range(shape[0])]
+
+
+def _map_group(group: ParamGroupSpec, value: Any, shape: Shape | None, leaf: Any) -> Any:
+    """``value`` of ``group`` with ``leaf(spec, v)`` applied to each member ParamSpec's value."""
+    if value is None:
+        return None
+    if shape:
+        return [_map_group(group, v, shape[1:], leaf) for v in value]
+    members = {s.name: s for s in group.specs}
+    out = {}
+    for key, v in value.items():
+        spec = members.get(key)
+        if spec is None:
+            out[key] = v
+        elif isinstance(spec, ParamSpec):
+            out[key] = leaf(spec, v)
+        else:
+            out[key] = _map_group(spec, v, spec.shape, leaf)
+    return out
+
+
 @dataclass(frozen=True, repr=False)
 class ParamGroupSpec:
-    """A dict-valued parameter: named members, each with its type and default."""
+    """A dict-valued parameter: named members (params or groups), each with its default.
+
+    With ``shape`` it is a list of such dicts (``shape=(2,)``: two of them). Its default
+    is ``default_value`` when given, else the members' defaults (a list of copies of
+    them for a fixed shape, an empty list for -1). A partial dict given for it at run
+    time is merged into the defaults at every level.
+    """
 
     name: str
-    specs: Sequence[ParamSpec]
+    specs: Sequence[ParamSpec | ParamGroupSpec]
+    default_value: Any = None
+    shape: Shape | None = None
 
     def __post_init__(self) -> None:
         _check_name("parameter group", self.name)
         specs = tuple(self.specs)
-        if not all(isinstance(s, ParamSpec) for s in specs):
-            raise SignatureError(f"parameter group {self.name!r} holds only ParamSpec")
+        if not specs or not all(isinstance(s, ParamSpec | ParamGroupSpec) for s in specs):
+            raise SignatureError(
+                f"parameter group {self.name!r} needs one or more ParamSpec or ParamGroupSpec, "
+                f"got {self.specs!r}"
+            )
         _check_unique(f"parameter group {self.name!r}", [s.name for s in specs])
         object.__setattr__(self, "specs", specs)
+        object.__setattr__(self, "shape", _as_shape("parameter group", self.name, self.shape))
+        if self.default_value is None:
+            default = _wrap(element_default(self), self.shape)
+        else:
+            try:
+                default = merge_group(self, self.default_value, self.name, element_default(self))
+            except InvalidSpecError as exc:
+                raise SignatureError(
+                    f"parameter group {self.name!r}: default {self.default_value!r} does not "
+                    f"fit: {exc}"
+                ) from exc
+        object.__setattr__(self, "default_value", default)
 
     def __repr__(self) -> str:
         specs = ", ".join(repr(s) for s in self.specs)
-        return f"ParamGroupSpec(name={self.name!r}, specs=[{specs}])"
+        return f"ParamGroupSpec(name={self.name!r}, specs=[{specs}]{_shape_repr(self.shape)})"
 
-    @property
-    def default_value(self) -> dict[str, Any]:
-        return {s.name: s.default_value for s in self.specs}
+    def describe_type(self) -> str:
+        return "dict" if self.shape is None else f"list of dicts with shape {self.shape}"
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` (a dict, possibly partial; a list of them when shaped) fits."""
+        try:
+            merge_group(self, value, self.name)
+        except InvalidSpecError:
+            return False
+        return True
+
+    def normalize(self, value: Any) -> Any:
+        """An accepted value with every member filled in (from the defaults where missing)."""
+        return merge_group(self, value, self.name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "group", "name": self.name, "specs": [s.to_dict() for s in self.specs]}
+        def encode(spec: ParamSpec, v: Any) -> Any:
+            return _encode(spec.dtype, spec.shape, v)
+
+        return {
+            "kind": "group",
+            "name": self.name,
+            "specs": [s.to_dict() for s in self.specs],
+            "shape": None if self.shape is None else list(self.shape),
+            "default_value": _map_group(self, self.default_value, self.shape, encode),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ParamGroupSpec:
-        return cls(data["name"], [ParamSpec.from_dict(s) for s in data["specs"]])
+        shape = None if data.get("shape") is None else tuple(data["shape"])
+        specs = [_param_from_dict(s) for s in data["specs"]]
+        group = cls(data["name"], specs, None, shape)
+        if data.get("default_value") is None:
+            return group
+
+        def decode(spec: ParamSpec, v: Any) -> Any:
+            return _decode(spec.dtype, spec.shape, v)
+
+        return cls(
+            data["name"], specs, _map_group(group, data["default_value"], shape, decode), shape
+        )
 
 
 def _check_unique(where: str, names: list[str]) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
 from squall.errors import InvalidArgumentError, NotFoundError
-from squall.model._params import params_of_method, resolve_params
+from squall.model._params import param_names_of_method, params_of_method, resolve_params
 from squall.model._specs import ParamGroupSpec, ParamSpec
 
 __all__ = [
@@ -134,6 +134,11 @@ class CustomModel:
     def method_params(cls, name: str) -> list[ParamSpec | ParamGroupSpec]:
         """The params of one decorated method, read off its keyword-only arguments."""
         return params_of_method(getattr(cls, name), f"{cls.__qualname__}.{name}")
+
+    @classmethod
+    def method_param_names(cls, name: str) -> list[str]:
+        """The param names of one decorated method (for a signature that types them)."""
+        return param_names_of_method(getattr(cls, name), f"{cls.__qualname__}.{name}")
 
 
 def inference_api(func: _F) -> _F:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -66,11 +67,43 @@ def _check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
         raise InvalidSpecError(
             f"options['function_type'] = {function_type!r}; use one of {', '.join(FUNCTION_TYPES)}"
         )
+    _check_gpu_options(options)
+    targets = options.get("target_methods")
+    if targets is not None and (
+        not isinstance(targets, list | tuple)
+        or not targets
+        or not all(isinstance(t, str) for t in targets)
+    ):
+        raise InvalidSpecError(
+            f"options['target_methods'] must be a non-empty list of method names, got {targets!r}"
+        )
     try:
         json.dumps(options)
     except (TypeError, ValueError) as exc:
         raise InvalidSpecError(f"options must be JSON values: {exc}") from exc
     return options
+
+
+def _check_gpu_options(options: Mapping[str, Any]) -> None:
+    gpu, cuda = options.get("gpu_support"), options.get("cuda_version")
+    if gpu is not None and not isinstance(gpu, bool):
+        raise InvalidSpecError(f"options['gpu_support'] must be True or False, got {gpu!r}")
+    if cuda is not None and (not isinstance(cuda, str) or not re.fullmatch(r"\d+(\.\d+)*", cuda)):
+        raise InvalidSpecError(
+            f"options['cuda_version'] must be a version string such as '12.4', got {cuda!r}"
+        )
+    if gpu is False and cuda is not None:
+        raise InvalidSpecError(
+            f"options['cuda_version'] = {cuda!r} asks for a GPU, options['gpu_support'] = False "
+            "forbids one: give one of them"
+        )
+
+
+def _gpu_support(options: Mapping[str, Any], handler: Any, model: Any) -> bool:
+    """Options decide; without them, the model's kind (XGBoost can, scikit-learn cannot)."""
+    if options.get("gpu_support") is not None:
+        return bool(options["gpu_support"])
+    return options.get("cuda_version") is not None or bool(handler.can_use_gpu(model))
 
 
 def _check_requirements(pip_requirements: Iterable[str] | None) -> list[str]:
@@ -142,6 +175,7 @@ def save_model(
             options=opts,
             pip_requirements=requirements,
             comment=comment,
+            gpu_support=_gpu_support(opts, handler, model),
         )
         manifest.write(staging)
         if folder.exists():

@@ -95,6 +95,7 @@ class ModelVersion:
         from squall.batch.specs import OutputSpec
         from squall.errors import InvalidSpecError
         from squall.jobs.submit import submit_batch
+        from squall.model.inference_engine import InferenceEngine, parse_engine_options
 
         if output_spec is None:
             raise InvalidSpecError(
@@ -103,10 +104,12 @@ class ModelVersion:
             )
         if not isinstance(output_spec, OutputSpec):
             raise InvalidSpecError(f"output_spec must be an OutputSpec, not {output_spec!r}")
-        if inference_engine_options:
+        engine = parse_engine_options(inference_engine_options)
+        # PYTHON_GENERIC is how squall runs every model: asking for it changes nothing.
+        if engine is not None and engine[0] is not InferenceEngine.PYTHON_GENERIC:
             raise InvalidSpecError(
-                f"inference_engine_options={inference_engine_options!r}: no inference engine "
-                f"is available for model {self.model_name} ({self.model_type})"
+                f"inference engine {engine[0].value!r} is not available for model "
+                f"{self.model_name} ({self.model_type})"
             )
         return submit_batch(
             self._session,

@@ -60,6 +60,12 @@ class ModelHandler(abc.ABC):
     libraries: ClassVar[tuple[str, ...]] = ()
     fork_safe: ClassVar[bool] = True
     call_mode: ClassVar[CallMode] = "batch"
+    # Whether models of this kind can run on a GPU without being told (their library can).
+    gpu_capable: ClassVar[bool] = False
+
+    def can_use_gpu(self, model: Any) -> bool:
+        """Whether ``model`` can use a GPU when logged without a GPU option; the kind's default."""
+        return self.gpu_capable
 
     @abc.abstractmethod
     def can_handle(self, model: Any) -> bool: ...
@@ -109,6 +115,24 @@ def _outputs_of(out: Any, name: str) -> pd.DataFrame:
     return frame
 
 
+def _selected(
+    candidates: Mapping[str, FunctionKind], names: Iterable[str], what: str
+) -> dict[str, FunctionKind]:
+    """The candidates ``names`` names (case-insensitively), in the order given."""
+    out: dict[str, FunctionKind] = {}
+    for key in names:
+        if not isinstance(key, str):
+            raise SignatureError(f"{what} names functions by string, got {key!r}")
+        found, missing = match_names([key], list(candidates))
+        if missing:
+            raise SignatureError(
+                f"{what} names function {key!r}, which the model does not have; "
+                f"its functions: {', '.join(candidates) or '(none)'}"
+            )
+        out[found[0]] = candidates[found[0]]
+    return out
+
+
 def build_functions(
     candidates: Mapping[str, FunctionKind],
     call: Callable[[str, pd.DataFrame], Any],
@@ -116,51 +140,64 @@ def build_functions(
     signatures: Mapping[str, ModelSignature] | None,
     *,
     params: Callable[[str], list[ParamSpec | ParamGroupSpec]] | None = None,
-    require_all: bool = False,
+    param_names: Callable[[str], list[str]] | None = None,
+    target_methods: Iterable[str] | None = None,
 ) -> dict[str, FunctionInfo]:
     """The FunctionInfos of a model's functions.
 
-    A function named in ``signatures`` takes that signature; the other candidates are
-    called on ``sample`` and their signatures inferred from what they return. Without a
-    sample, unnamed candidates are left out, or, with ``require_all``, refused.
+    As in snowflake-ml-python, ``signatures`` names the functions: exactly the methods it
+    has a signature for (``sample`` is then only checked against their inputs). Without
+    it, each of ``target_methods`` (default: every candidate) is called on ``sample``
+    and its signature inferred from what it returns. ``params`` reads a method's params
+    off its code, ``param_names`` just their names (to check a signature's params).
     """
     explicit: dict[str, ModelSignature] = {}
-    for key, sig in (signatures or {}).items():
-        if not isinstance(sig, ModelSignature):
-            raise SignatureError(
-                f"signatures[{key!r}] is a {type(sig).__name__}, not a ModelSignature"
-            )
-        found, missing = match_names([key], list(candidates))
-        if missing:
-            raise SignatureError(
-                f"signatures names function {key!r}, which the model does not have; "
-                f"its functions: {', '.join(candidates) or '(none)'}"
-            )
-        explicit[found[0]] = sig
-    if sample is None and not explicit:
+    if signatures:
+        for key, sig in signatures.items():
+            if not isinstance(sig, ModelSignature):
+                raise SignatureError(
+                    f"signatures[{key!r}] is a {type(sig).__name__}, not a ModelSignature"
+                )
+            (found,) = _selected(candidates, [key], "signatures")
+            if found in explicit:
+                raise SignatureError(f"signatures names function {found!r} twice")
+            explicit[found] = sig
+        chosen = {name: candidates[name] for name in explicit}
+    elif sample is None:
         raise SignatureError(
             "pass sample_input_data or signatures to describe the model's functions"
         )
-    if sample is None and require_all:
-        lacking = [n for n in candidates if n not in explicit]
-        if lacking:
-            raise SignatureError(
-                f"no signature for function(s) {', '.join(lacking)}: add them to signatures "
-                "or pass sample_input_data"
-            )
+    else:
+        chosen = dict(candidates)
+        if target_methods is not None:
+            chosen = _selected(candidates, target_methods, "options['target_methods']")
     infos: dict[str, FunctionInfo] = {}
-    for name, kind in candidates.items():
-        inferred = params(name) if params is not None else []
+    for name, kind in chosen.items():
         if name in explicit:
-            sig = _with_params(explicit[name], inferred, name)
-        elif sample is not None:
-            sig = _infer(name, kind, call, sample, inferred)
+            sig = explicit[name]
+            if sample is not None:
+                _check_sample_inputs(sample, sig, name)
+            if sig.params and param_names is not None:
+                _check_param_names(sig, param_names(name), name)
+            elif not sig.params and params is not None:
+                inferred = params(name)
+                sig = ModelSignature(sig.inputs, sig.outputs, inferred) if inferred else sig
         else:
-            continue
+            assert sample is not None
+            sig = _infer(name, kind, call, sample, params(name) if params is not None else [])
         infos[name] = FunctionInfo(name, sig, kind)
     if not infos:
         raise SignatureError("the model has no function to serve")
     return infos
+
+
+def _check_sample_inputs(sample: pd.DataFrame, sig: ModelSignature, name: str) -> None:
+    _, missing = match_names(sig.input_names, list(sample.columns))
+    if missing:
+        raise SignatureError(
+            f"sample_input_data lacks input(s) {', '.join(missing)} of the signature of "
+            f"{name!r}; its columns: {', '.join(map(str, sample.columns))}"
+        )
 
 
 def _infer(
@@ -181,21 +218,14 @@ def _infer(
     return ModelSignature(inputs, outputs, params)
 
 
-def _with_params(
-    sig: ModelSignature, inferred: list[ParamSpec | ParamGroupSpec], name: str
-) -> ModelSignature:
-    if not sig.params:
-        return ModelSignature(sig.inputs, sig.outputs, inferred) if inferred else sig
-    if not inferred:
-        return sig  # kinds whose params cannot be read off the code trust the signature
-    known = {p.name.lower() for p in inferred}
+def _check_param_names(sig: ModelSignature, taken: list[str], name: str) -> None:
+    known = {p.lower() for p in taken}
     extra = [p.name for p in sig.params if p.name.lower() not in known]
-    if extra:
+    if taken and extra:
         raise SignatureError(
             f"signature of {name!r} names param(s) {', '.join(extra)} that the method does "
-            f"not take; its params: {', '.join(p.name for p in inferred)}"
+            f"not take; its params: {', '.join(taken)}"
         )
-    return sig
 
 
 def _numeric_only(frame: pd.DataFrame) -> bool:

@@ -49,7 +49,6 @@ class CustomHandler(ModelHandler):
                 f"{cls.__qualname__} has no method decorated with @custom_model.inference_api "
                 "or @custom_model.partitioned_api"
             )
-        params = {name: cls.method_params(name) for name in candidates}  # refuse bad ones first
         context: ModelContext = getattr(model, "context", None) or ModelContext()
         for key, source in context.artifacts.items():
             if not Path(source).exists():
@@ -59,11 +58,23 @@ class CustomHandler(ModelHandler):
             lambda name, X: getattr(model, name)(X),
             sample_frame(sample_input_data),
             signatures,
-            params=params.__getitem__,
-            require_all=True,
+            params=cls.method_params,
+            param_names=cls.method_param_names,
+            target_methods=options.get("target_methods"),
         )
         self.save_object(model, folder)
         return infos
+
+    def can_use_gpu(self, model: Any) -> bool:
+        """A custom model can when one of its sub-models can (an XGBoost model, say)."""
+        from squall.model.handlers import find_handler
+
+        context: ModelContext = getattr(model, "context", None) or ModelContext()
+        for sub in context.models.values():
+            handler = find_handler(sub)
+            if handler is not None and handler.can_use_gpu(sub):
+                return True
+        return False
 
     def load(
         self, folder: Path, manifest: Manifest, resources: Resources | None = None

@@ -19,6 +19,7 @@ from squall.model._manifest import FunctionInfo, Manifest
 from squall.model._pickle import dump_portable, load_pickle
 from squall.model._specs import ModelSignature
 from squall.model.handlers.base import EstimatorFunctions, ModelHandler, feature_names
+from squall.model.handlers.explain import explain_methods
 from squall.model.handlers.sklearn import estimator_functions, save_estimator
 from squall.model.resources import Resources
 
@@ -36,10 +37,10 @@ def _booster_names(booster: lgb.Booster) -> list[str] | None:
     return None if all(_AUTO_NAME.fullmatch(n) for n in names) else names
 
 
-def _functions(model: Any, functions: Any) -> EstimatorFunctions:
-    if isinstance(model, lgb.Booster):
-        return EstimatorFunctions(model, functions, _booster_names(model))
-    return EstimatorFunctions(model, functions, feature_names(model))
+def _functions(model: Any, folder: Path, manifest: Manifest) -> EstimatorFunctions:
+    names = _booster_names(model) if isinstance(model, lgb.Booster) else feature_names(model)
+    explain = explain_methods(model, folder, manifest, names)
+    return EstimatorFunctions(model, manifest.functions, names, explain)
 
 
 class LightGBMHandler(ModelHandler):
@@ -65,14 +66,22 @@ class LightGBMHandler(ModelHandler):
                 raise InvalidArgumentError(f"the {type(model).__name__} is not fitted")
             candidates = estimator_functions(model)
             fit_names = feature_names(model)
-        infos = save_estimator(model, sample_input_data, signatures, candidates, fit_names)
+        infos = save_estimator(
+            model,
+            sample_input_data,
+            signatures,
+            candidates,
+            fit_names,
+            options=options,
+            folder=folder,
+        )
         self.save_object(model, folder)
         return infos
 
     def load(
         self, folder: Path, manifest: Manifest, resources: Resources | None = None
     ) -> EstimatorFunctions:
-        return _functions(self.load_object(folder), manifest.functions)
+        return _functions(self.load_object(folder), folder, manifest)
 
     def save_object(self, model: Any, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

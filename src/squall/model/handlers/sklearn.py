@@ -19,6 +19,7 @@ from squall.model.handlers.base import (
     feature_names,
     sample_frame,
 )
+from squall.model.handlers.explain import add_explain, explain_methods
 from squall.model.resources import Resources
 
 __all__ = ["TARGET_METHODS", "SklearnHandler", "estimator_functions"]
@@ -51,12 +52,23 @@ def save_estimator(
     candidates: Mapping[str, FunctionKind],
     fit_names: list[str] | None,
     methods: Mapping[str, Callable[[Any], Any]] | None = None,
+    *,
+    options: Mapping[str, Any],
+    folder: Path,
 ) -> dict[str, FunctionInfo]:
-    """The functions of an sklearn-style estimator, inferred by calling it on the sample."""
+    """The functions of an sklearn-style estimator, inferred by calling it on the sample.
+
+    ``options`` may pick them (``target_methods``) and add ``explain``
+    (``enable_explainability``), whose background data goes into ``folder``.
+    """
     sample = sample_frame(sample_input_data, fit_names)
     functions = EstimatorFunctions(model, candidates, fit_names, methods)
     infos = build_functions(
-        candidates, lambda name, X: getattr(functions, name)(X), sample, signatures
+        candidates,
+        lambda name, X: getattr(functions, name)(X),
+        sample,
+        signatures,
+        target_methods=options.get("target_methods"),
     )
     for info in infos.values():
         _, missing = match_names(fit_names or [], info.signature.input_names)
@@ -65,7 +77,7 @@ def save_estimator(
                 f"signature of {info.name!r} lacks input(s) {', '.join(missing)} that the "
                 f"model was fitted on; its inputs: {', '.join(info.signature.input_names)}"
             )
-    return infos
+    return add_explain(infos, model, sample_input_data, options, folder, fit_names)
 
 
 class SklearnHandler(ModelHandler):
@@ -88,7 +100,13 @@ class SklearnHandler(ModelHandler):
     ) -> dict[str, FunctionInfo]:
         check_fitted(model)
         infos = save_estimator(
-            model, sample_input_data, signatures, estimator_functions(model), feature_names(model)
+            model,
+            sample_input_data,
+            signatures,
+            estimator_functions(model),
+            feature_names(model),
+            options=options,
+            folder=folder,
         )
         self.save_object(model, folder)
         return infos
@@ -97,7 +115,9 @@ class SklearnHandler(ModelHandler):
         self, folder: Path, manifest: Manifest, resources: Resources | None = None
     ) -> EstimatorFunctions:
         model = self.load_object(folder)
-        return EstimatorFunctions(model, manifest.functions, feature_names(model))
+        names = feature_names(model)
+        explain = explain_methods(model, folder, manifest, names)
+        return EstimatorFunctions(model, manifest.functions, names, explain)
 
     def save_object(self, model: Any, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

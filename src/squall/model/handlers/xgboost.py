@@ -15,6 +15,7 @@ from squall.model._manifest import FunctionInfo, Manifest
 from squall.model._pickle import dump_portable, load_pickle
 from squall.model._specs import ModelSignature
 from squall.model.handlers.base import EstimatorFunctions, ModelHandler, feature_names
+from squall.model.handlers.explain import explain_methods
 from squall.model.handlers.sklearn import estimator_functions, save_estimator
 from squall.model.resources import Resources
 
@@ -35,16 +36,21 @@ def _booster_names(booster: xgb.Booster) -> list[str] | None:
     return None if names is None else list(names)
 
 
-def _functions(model: Any, functions: Any) -> EstimatorFunctions:
+def _fit_names(model: Any) -> list[str] | None:
+    return _booster_names(model) if isinstance(model, xgb.Booster) else feature_names(model)
+
+
+def _functions(model: Any, folder: Path, manifest: Manifest) -> EstimatorFunctions:
+    names = _fit_names(model)
+    methods = explain_methods(model, folder, manifest, names)
     if isinstance(model, xgb.Booster):
-        return EstimatorFunctions(
-            model, functions, _booster_names(model), {"predict": model.inplace_predict}
-        )
-    return EstimatorFunctions(model, functions, feature_names(model))
+        methods["predict"] = model.inplace_predict
+    return EstimatorFunctions(model, manifest.functions, names, methods)
 
 
 class XGBoostHandler(ModelHandler):
     name = "xgboost"
+    gpu_capable = True  # XGBoost predicts on CUDA (device="cuda") from the same files
 
     def can_handle(self, model: Any) -> bool:
         return isinstance(model, xgb.XGBModel | xgb.Booster)
@@ -70,14 +76,23 @@ class XGBoostHandler(ModelHandler):
             candidates = estimator_functions(model)
             fit_names = feature_names(model)
             methods = None
-        infos = save_estimator(model, sample_input_data, signatures, candidates, fit_names, methods)
+        infos = save_estimator(
+            model,
+            sample_input_data,
+            signatures,
+            candidates,
+            fit_names,
+            methods,
+            options=options,
+            folder=folder,
+        )
         self.save_object(model, folder)
         return infos
 
     def load(
         self, folder: Path, manifest: Manifest, resources: Resources | None = None
     ) -> EstimatorFunctions:
-        return _functions(self.load_object(folder), manifest.functions)
+        return _functions(self.load_object(folder), folder, manifest)
 
     def save_object(self, model: Any, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
