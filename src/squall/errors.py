@@ -41,6 +41,8 @@ import re
 
 __all__ = [
     "AlreadyExistsError",
+    "ComputePoolNotFoundError",
+    "ComputePoolUnavailableError",
     "DAGNotFoundError",
     "InputChangedError",
     "InputFileError",
@@ -131,6 +133,14 @@ class JobNotFoundError(NotFoundError):
 
 class DAGNotFoundError(NotFoundError):
     """No deployed DAG has this name."""
+
+
+class ComputePoolNotFoundError(NotFoundError):
+    """No compute pool of that name."""
+
+
+class ComputePoolUnavailableError(SquallError, ConnectionError):
+    """A compute pool that cannot be reached, or lacks the resources a job asks for."""
 
 
 class AlreadyExistsError(SquallError, FileExistsError):

@@ -94,6 +94,42 @@ class Session:
     def list_stages(self) -> list[Any]:
         return self.stages.list()
 
+    # -- compute pools --------------------------------------------------------------------
+    def create_compute_pool(
+        self,
+        name: str,
+        engine: str = "ray",
+        address: str = "auto",
+        *,
+        shared_fs: bool = False,
+        exists_ok: bool = False,
+    ) -> Any:
+        """Record a compute pool: where ``run_batch(compute_pool=name)`` runs its workers.
+
+        ``engine="ray"`` with the cluster's ``address`` (``ray://head:10001``,
+        ``head:6379``, or ``auto``: ``RAY_ADDRESS`` or the local head). Nothing is
+        contacted here; ``run_batch`` checks the pool before a job starts. ``shared_fs=True``:
+        the cluster's nodes see this workspace's folder at the same path (workers read and
+        write there directly); by default data travels through Ray's object store.
+        """
+        from squall.catalog.pools import create_pool
+
+        return create_pool(
+            self.catalog, name, engine, address, shared_fs=shared_fs, exists_ok=exists_ok
+        )
+
+    def list_compute_pools(self) -> list[Any]:
+        """``local`` (built in, the default) and the workspace's pools."""
+        from squall.catalog.pools import list_pools
+
+        return list_pools(self.catalog)
+
+    def drop_compute_pool(self, name: str, *, missing_ok: bool = False) -> None:
+        """Forget a compute pool (its cluster is left as it is)."""
+        from squall.catalog.pools import drop_pool
+
+        drop_pool(self.catalog, name, missing_ok=missing_ok)
+
     def put(self, local: str | os.PathLike[str], stage_path: str) -> list[StageFile]:
         """Upload a file, a folder or a glob of files to a stage path; returns what was uploaded."""
         return self.stages.put(str(local), stage_path)

@@ -70,7 +70,8 @@ def test_run_wait_then_list_show_and_logs(ws):
     assert res.returncode == 0, res.stderr
     header, row = res.stdout.splitlines()
     assert header.split() == [
-        "NAME", "STATUS", "MODEL", "VERSION", "ROWS_DONE", "ROWS_TOTAL", "CREATED_TIME", "MESSAGE",
+        "NAME", "STATUS", "MODEL", "VERSION", "ROWS_DONE", "ROWS_TOTAL", "COMPUTE_POOL",
+        "CREATED_TIME", "MESSAGE",
     ]  # fmt: skip
     assert row.split()[:6] == [name, "DONE", "SLEEPY", "V1", "30", "30"]
 

@@ -22,8 +22,9 @@ from tests.compute.plans import make_plan, write_shard
 from tests.compute.scripted import ScriptedExecutor
 from tests.e2e.jobtools import Sleepy, poll
 from tests.e2e.models import frame
+from tests.raycluster import RayCluster, need_ray, ray_cluster  # noqa: F401  (a fixture)
 
-EXECUTORS = ["local", "warm", "scripted"]
+EXECUTORS = ["local", "warm", "scripted", "ray"]
 
 
 @dataclass
@@ -133,6 +134,47 @@ class ScriptedHarness(Harness):
         return [w for w in executor.alive() if w in workers]
 
 
+class RayHarness(Harness):
+    """Workers as actors on the test cluster; a worker's process is found through Ray."""
+
+    name = "ray"
+
+    def __init__(self, cluster: RayCluster) -> None:
+        self.address = cluster.address
+        self.actors: dict[str, object] = {}
+
+    def make(self, context: ExecutorContext) -> Executor:
+        from squall.compute.ray import RayExecutor
+
+        executor = RayExecutor(replace(context, pool="test", address=self.address))
+        real_start = executor.start_worker
+
+        def start() -> str:
+            worker = real_start()
+            self.actors[worker] = executor._actors[worker]
+            return worker
+
+        executor.start_worker = start  # type: ignore[method-assign]
+        return executor
+
+    def kill(self, executor: Executor, worker: str) -> None:
+        import ray
+
+        _, pid = ray.get(self.actors[worker].where.remote(), timeout=30)  # type: ignore[attr-defined]
+        os.kill(pid, 9)
+
+    def left(self, executor: Executor, workers: list[str]) -> list[object]:
+        from ray._private import state
+
+        out: list[object] = []
+        for worker in workers:
+            actor_id = self.actors[worker]._actor_id.hex()  # type: ignore[attr-defined]
+            info = state.actors(actor_id=actor_id)
+            if info and info.get("State") != "DEAD":
+                out.append((worker, info.get("State")))
+        return out
+
+
 @pytest.fixture(params=EXECUTORS)
 def harness(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Harness:
     kind = request.param
@@ -145,6 +187,9 @@ def harness(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         log = str(request.getfixturevalue("tmp_path") / "warm-pool.log")
         assert warm.ensure("custom", [], log, wait=True), "the warm pool did not start"
         return LocalHarness(warm_pool=True)
+    if kind == "ray":
+        need_ray()
+        return RayHarness(request.getfixturevalue("ray_cluster"))
     return ScriptedHarness()
 
 

@@ -51,9 +51,9 @@ class Environ(custom_model.CustomModel):
 
 
 def pool_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``squall pool ...`` with this test's environment (so, its pool)."""
+    """``squall warm-pool ...`` with this test's environment (so, its pool)."""
     return subprocess.run(
-        [sys.executable, "-m", "squall", "pool", *args],
+        [sys.executable, "-m", "squall", "warm-pool", *args],
         capture_output=True,
         text=True,
         timeout=120,

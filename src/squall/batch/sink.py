@@ -51,6 +51,21 @@ class PartSink:
         return part_counts(self.folder / part_name(shard))
 
     # -- the supervisor's side ------------------------------------------------------------
+    def commit_bytes(self, shard: int, data: bytes) -> bool:
+        """Publish a part a worker wrote where it cannot see this folder (its bytes came
+        back to the supervisor); False when another attempt had committed it first."""
+        import uuid
+
+        from squall.batch.output import _publish
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{part_name(shard)}.{uuid.uuid4().hex}.tmp"
+        try:
+            tmp.write_bytes(data)
+            return _publish(tmp, self.folder / part_name(shard))
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def discard_attempts(self, shard: int | None = None) -> list[str]:
         """Remove temporary files of unfinished attempts (of one shard, or all); return them.
 

@@ -18,6 +18,16 @@ from typing import Any
 from squall.catalog.dags_schema import DAGS_SCHEMA
 from squall.errors import NotSupportedError
 
+COMPUTE_POOLS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS compute_pools (
+    name TEXT PRIMARY KEY,
+    engine TEXT NOT NULL,
+    address TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL
+);
+"""
+
 _BASELINE = """
 CREATE TABLE IF NOT EXISTS stages (
     name TEXT PRIMARY KEY,
@@ -133,6 +143,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "stages, models, versions, jobs, shards, workers", _BASELINE),
     Migration(2, "task DAGs: dags, dag_runs, dag_task_runs", DAGS_SCHEMA),
     Migration(3, "shard attempts (the job timeline); jobs indexed by status", _ATTEMPTS),
+    Migration(4, "compute pools", COMPUTE_POOLS_SCHEMA),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

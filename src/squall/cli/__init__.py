@@ -5,7 +5,8 @@ squall stage ls|create|put|get|rm|drop ...
 squall model ls [NAME]
 squall run MODEL[:VERSION] (--sql Q | --table T | --files @stage/path) --output @stage/path/
 squall jobs ls|show|logs|wait|cancel|resume|delete ...
-squall pool status|stop
+squall compute-pool ls|create|drop ...   (where jobs run: local, or a Ray cluster)
+squall warm-pool status|stop   (the local warm pool; `squall pool` is its old name)
 squall dag ls|show|run|runs|cancel|suspend|resume|drop ...   (cli/dag.py)
 squall scheduler [--detach] | status | stop
 squall ui [--port 8765] [--open]
@@ -223,6 +224,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             "version",
             "rows_done",
             "rows_total",
+            "compute_pool",
             "created_time",
             "message",
         ]
@@ -336,11 +338,39 @@ def _wait(job: Any, timeout: float | None) -> int:
     return 0 if status == "DONE" else 1
 
 
+def cmd_compute_pool(args: argparse.Namespace) -> int:
+    """Compute pools: where a job's workers run (``local``, or a Ray cluster)."""
+    s = _session(args)
+    if args.action == "create":
+        pool = s.create_compute_pool(args.name, args.engine, args.address)
+        print(f"compute pool {pool.name} created ({pool.engine} at {pool.address})")
+        return 0
+    if args.action == "drop":
+        s.drop_compute_pool(args.name)
+        print(f"compute pool {args.name.lower()} dropped")
+        return 0
+    rows = [
+        {"name": p.name, "engine": p.engine, "address": p.address or "this machine"}
+        for p in s.list_compute_pools()
+    ]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, ["name", "engine", "address"])
+    return 0
+
+
 def cmd_pool(args: argparse.Namespace) -> int:
     """The warm pool (compute/warm.py): it is per user and Python, not per workspace."""
     import time
 
     from squall.compute import warm
+
+    if args.command == "pool":
+        print(
+            "note: `squall pool` is now `squall warm-pool` (compute pools: `squall compute-pool`)",
+            file=sys.stderr,
+        )
 
     if args.action == "stop":
         if not warm.stop(timeout=args.timeout):
@@ -448,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--max-error-rate", type=float, help="with --on-error continue: the most bad rows, 0-1"
     )
-    r.add_argument("--compute-pool")
+    r.add_argument("--pool", "--compute-pool", dest="compute_pool", help="compute pool name")
     r.add_argument("--wait", action="store_true", help="show progress until the job ends")
     r.set_defaults(func=cmd_run)
 
@@ -484,13 +514,29 @@ def build_parser() -> argparse.ArgumentParser:
             x.add_argument("--wait", action="store_true", help="show progress until it ends")
     j.set_defaults(func=cmd_jobs)
 
-    w = sub.add_parser("pool", help="the warm pool that forks job workers")
-    w_sub = w.add_subparsers(dest="action", required=True)
-    x = w_sub.add_parser("status", help="whether a warm pool runs, and what it holds")
+    for name, text in (
+        ("warm-pool", "the local warm pool that forks job workers"),
+        ("pool", "old name of warm-pool (deprecated)"),
+    ):
+        w = sub.add_parser(name, help=text)
+        w_sub = w.add_subparsers(dest="action", required=True)
+        x = w_sub.add_parser("status", help="whether a warm pool runs, and what it holds")
+        x.add_argument("--json", action="store_true")
+        x = w_sub.add_parser("stop", help="stop the warm pool once its running workers end")
+        x.add_argument("--timeout", type=float, default=60, help="seconds to wait for it to exit")
+        w.set_defaults(func=cmd_pool)
+
+    c = sub.add_parser("compute-pool", help="compute pools: where jobs run (local, Ray)")
+    c_sub = c.add_subparsers(dest="action", required=True)
+    x = c_sub.add_parser("ls", help="list compute pools")
     x.add_argument("--json", action="store_true")
-    x = w_sub.add_parser("stop", help="stop the warm pool once its running workers end")
-    x.add_argument("--timeout", type=float, default=60, help="seconds to wait for it to exit")
-    w.set_defaults(func=cmd_pool)
+    x = c_sub.add_parser("create", help="record a compute pool")
+    x.add_argument("name")
+    x.add_argument("--engine", default="ray")
+    x.add_argument("--address", default="auto", help="ray://HOST:10001, HOST:6379 or auto")
+    x = c_sub.add_parser("drop", help="forget a compute pool")
+    x.add_argument("name")
+    c.set_defaults(func=cmd_compute_pool)
 
     from squall.cli import dag, table
 

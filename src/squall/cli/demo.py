@@ -121,7 +121,7 @@ def _warm_pool_note() -> None:
         print(
             f"warm pool (pid {info['pid']}): keeps the workers' libraries loaded so the next "
             f"jobs start sooner; it exits after {info['idle_timeout_s']:g} s idle, or now with "
-            "`squall pool stop`"
+            "`squall warm-pool stop`"
         )
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "ShardTask",
     "check_pool",
     "create_executor",
+    "executor_class",
 ]
 
 
@@ -82,6 +83,9 @@ class ExecutorContext:
     log_dir: str
     plan_json: str
     model_kind: str = ""  # the model's kind ("sklearn", ...); "" when unknown
+    pool: str = "local"  # the compute pool's name, for messages
+    address: str = ""  # the pool's address, for an engine that runs elsewhere (Ray)
+    shared_fs: bool = True  # whether workers see the workspace folder (see compute/ray.py)
 
 
 class Executor(ABC):
@@ -113,6 +117,16 @@ class Executor(ABC):
     def shutdown(self, grace: float = 3.0) -> None:
         """End every worker, giving each ``grace`` seconds to exit, and wait until all are gone."""
 
+    @classmethod
+    def preflight(cls, context: ExecutorContext) -> None:
+        """Before anything of the job is written: fail if the pool cannot run it.
+
+        An engine that runs elsewhere checks here that it is reachable and has the
+        resources the plan asks for, raising an error that names the pool and what is
+        missing. The default (this machine) has nothing to check.
+        """
+        return None
+
     def worker_limit(self) -> int | None:
         """How many workers this job may run at once here (None: as many as it asks)."""
         return None
@@ -130,7 +144,10 @@ COMPUTE_POOLS = PluginRegistry(
     "compute pool",
     "compute pools",
     Executor,
-    {"local": Plugin("squall.compute.local:LocalExecutor")},
+    {
+        "local": Plugin("squall.compute.local:LocalExecutor"),
+        "ray": Plugin("squall.compute.ray:RayExecutor", "ray"),
+    },
 )
 
 
@@ -144,7 +161,11 @@ def check_pool(pool: str | None) -> str:
     return name
 
 
-def create_executor(pool: str, context: ExecutorContext) -> Executor:
-    """The executor of a compute pool, by name; optional engines load lazily."""
-    cls = cast(type[Executor], COMPUTE_POOLS.load(check_pool(pool)))
-    return cls(context)
+def executor_class(engine: str) -> type[Executor]:
+    """The executor class of a compute engine, by name; optional engines load lazily."""
+    return cast(type[Executor], COMPUTE_POOLS.load(check_pool(engine)))
+
+
+def create_executor(engine: str, context: ExecutorContext) -> Executor:
+    """The executor of a compute engine, by name; optional engines load lazily."""
+    return executor_class(engine)(context)

@@ -13,7 +13,7 @@ cores with the pool's imports; the first job after the pool was gone spawns its 
 cold, as without a pool. A supervisor whose worker died mid-job starts it too, for the
 retry. It exits after ``SQUALL_WARM_POOL_IDLE`` seconds (default 600) with neither a request
 nor a running worker; 0 turns the pool off (every worker is then spawned).
-``squall pool status`` shows it and ``squall pool stop`` ends it once its workers are done.
+``squall warm-pool status`` shows it and ``squall warm-pool stop`` ends it once its workers are done.
 
 What it imports: the worker's own modules, the libraries of the model kinds it was asked
 for, and the modules workers reported importing while they loaded their model (installed

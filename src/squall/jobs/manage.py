@@ -32,6 +32,7 @@ _COLUMNS = [
     "created_time",
     "started_time",
     "completed_time",
+    "compute_pool",
 ]
 
 

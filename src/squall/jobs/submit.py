@@ -17,12 +17,13 @@ from squall.batch.partition import is_partitioned, stage_partitions
 from squall.batch.specs import InputSpec, JobSpec, OutputSpec
 from squall.batch.staging import ShardInfo, empty_shard, input_batches, stage_batches
 from squall.batch.validate import make_job_name, plan_job
-from squall.compute.base import check_pool
+from squall.catalog.pools import get_pool
 from squall.errors import AlreadyExistsError, InvalidSpecError
 from squall.jobs import reservation
 from squall.jobs import status as st
 from squall.jobs.job import Job
 from squall.jobs.launch import launch_supervisor
+from squall.jobs.pools import preflight
 
 __all__ = ["submit_batch"]
 
@@ -166,7 +167,7 @@ def submit_batch(
     engine_args: list[str] | None = None,
 ) -> Job:
     job_spec = job_spec if job_spec is not None else JobSpec()
-    compute_pool = check_pool(compute_pool)
+    compute_pool = get_pool(session.catalog, compute_pool).name
     job_name = make_job_name(job_spec)
     plan, schema = plan_job(
         session,
@@ -181,6 +182,7 @@ def submit_batch(
         compute_pool=compute_pool,
         engine_args=engine_args,
     )
+    preflight(session.catalog, plan)  # the pool is reachable and has the resources asked for
     # Validation passed. The job is recorded, holding its output location (one live job per
     # location); only then is the location cleared, as the last step before the job starts.
     catalog = session.catalog

@@ -29,13 +29,13 @@ from squall.compute.base import (
     Event,
     EventKind,
     Executor,
-    ExecutorContext,
     ShardTask,
     create_executor,
 )
 from squall.config import settings
 from squall.errors import redact
 from squall.jobs import status as st
+from squall.jobs.pools import pool_context
 from squall.jobs.store import JobStore
 from squall.logs import configure_logging
 
@@ -267,11 +267,6 @@ class Supervisor:
         else:
             self._start_worker()
 
-    def _context(self) -> ExecutorContext:
-        return ExecutorContext(
-            str(self.home), self.job_id, str(self.log_dir), self.job["spec"], _model_kind(self.plan)
-        )
-
     def _start_worker(self) -> None:
         assert self.executor is not None
         worker = self.executor.start_worker()
@@ -344,7 +339,10 @@ class Supervisor:
         # fixed cost, and it runs while the supervisor does the rest of its start.
         if self.queue or self.staging:
             if self.executor is None:
-                self.executor = create_executor(plan.compute_pool, self._context())
+                engine, context = pool_context(
+                    self.store.catalog, plan, self.job_id, str(self.log_dir), self.job["spec"]
+                )
+                self.executor = create_executor(engine, context)
             wanted = plan.num_workers if self.staging else min(plan.num_workers, len(self.queue))
             limit = self.executor.worker_limit()
             if limit is not None and limit < wanted:
@@ -419,18 +417,6 @@ class Supervisor:
                 f"{errors} of {total} rows failed ({errors / total:.2%}), more than "
                 f"max_error_rate={rate}{first}",
             )
-
-
-def _model_kind(plan: JobPlan) -> str:
-    """The kind of the job's model (``sklearn``, ...), or "" when it cannot be read (the
-    workers read the model themselves, and report why)."""
-    import json
-
-    try:
-        manifest = Path(plan.model_path) / "manifest.json"
-        return str(json.loads(manifest.read_text())["model_type"])
-    except Exception:
-        return ""
 
 
 def _process_alive(pid: int | None) -> bool:
