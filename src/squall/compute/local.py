@@ -169,11 +169,9 @@ class WorkerArgs:
 
 
 def _stages(args: WorkerArgs) -> Any:
-    """The workspace's stages, for a job whose file columns name stage paths; else None."""
-    import json
-
-    if not json.loads(args.plan_json).get("file_columns"):
-        return None
+    """The workspace's stages: file columns, and models that read files their rows name (a
+    chat message's image_url), read stage paths through them. A local worker sees the
+    workspace; None only when it cannot be opened."""
     from squall.catalog import Catalog
     from squall.stages import StageManager
 
