@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from squall.catalog import Catalog
+from squall.jobs.status import process_alive
 
 __all__ = ["ACTIVE", "DONE_STATES", "DagStore", "process_alive", "process_started"]
 
@@ -26,19 +27,6 @@ CANCELLED = "CANCELLED"
 SKIPPED = "SKIPPED"
 ACTIVE = (SCHEDULED, EXECUTING)
 DONE_STATES = (SUCCEEDED, FAILED, CANCELLED)
-
-
-def process_alive(pid: int | None, started: float | None) -> bool:
-    """Whether ``pid`` is still the process that started at ``started`` (not a reused pid)."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except psutil.NoSuchProcess:
-        return False
 
 
 def process_started(pid: int) -> float:
