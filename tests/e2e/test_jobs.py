@@ -275,12 +275,14 @@ def test_list_jobs_columns_order_filter_and_limit(session, sleepy):
         "created_time",
         "started_time",
         "completed_time",
+        "compute_pool",
     ]
     assert df["name"].tolist() == [c.name, b.name, a.name]  # newest first
     first = df.iloc[0]
     assert (first.status, first.model, first.function) == ("DONE", "SLEEPY", "predict")
     assert (first.output_location, first.rows_done, first.rows_total) == ("@results/3/", 7, 7)
     assert first.created_time <= first.started_time <= first.completed_time
+    assert first.compute_pool == "local"
     assert df.iloc[1].status == "FAILED" and "unlucky" in df.iloc[1].message
     assert jobs.list_jobs(limit=2)["name"].tolist() == [c.name, b.name]
     assert jobs.list_jobs(status="done")["name"].tolist() == [c.name, a.name]
