@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,12 @@ def plan_job(
     job_name: str,
     compute_pool: str | None,
     engine_args: list[str] | None = None,
+    name_taken: Callable[[str], bool] | None = None,
 ) -> tuple[JobPlan, pa.Schema]:
-    """Validate a run_batch call; return its plan and the schema of X. Writes nothing."""
+    """Validate a run_batch call; return its plan and the schema of X. Writes nothing.
+
+    ``name_taken`` tells whether a job of that name exists already (the job store's check).
+    """
     from squall.model.custom_model import resolve_params
     from squall.model.packaging import read_manifest
 
@@ -181,7 +186,7 @@ def plan_job(
     location = prepare_output(session.stages, location, output_spec.mode, dry_run=True)
     check_overlap(session.stages, X, location)
     check_input_files(session.stages, X)
-    if session.catalog.query_one("SELECT 1 FROM jobs WHERE name = ?", (job_name,)):
+    if name_taken is not None and name_taken(job_name):
         from squall.errors import AlreadyExistsError
 
         raise AlreadyExistsError(f"a job named {job_name} exists already; choose another job_name")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from squall.errors import JobNotFoundError
 from squall.jobs import status as st
+from squall.jobs.store import STOPPED, JobStore
 
 if TYPE_CHECKING:
     from squall.session import Session
@@ -47,6 +48,7 @@ class Job:
 
     def __init__(self, session: Session, job_id: str) -> None:
         self._session = session
+        self._store = JobStore.on(session.catalog)
         self.id = job_id
         row = self._row()
         self.name: str = row["name"]
@@ -61,11 +63,10 @@ class Job:
         return self._row()
 
     def _row(self) -> dict[str, Any]:
-        catalog = self._session.catalog
-        row = catalog.query_one("SELECT * FROM jobs WHERE id = ?", (self.id,))
+        row = self._store.job(self.id)
         if row is None:
             raise JobNotFoundError(f"job {self.id} does not exist (deleted?)")
-        return st.check_liveness(catalog, row)
+        return st.check_liveness(self._store.catalog, row)
 
     def __repr__(self) -> str:
         return f"Job(name={self.name!r}, status={self.status!r})"
@@ -91,15 +92,8 @@ class Job:
         """The job's catalog record (without its internal plan), with its workers' pids."""
         row = self._row()
         row.pop("spec", None)
-        row["worker_pids"] = self._worker_pids()
+        row["worker_pids"] = self._store.worker_pids(self.id)
         return row
-
-    def _worker_pids(self) -> list[int]:
-        rows = self._session.catalog.query(
-            "SELECT pid FROM workers WHERE job_id = ? AND pid IS NOT NULL ORDER BY started",
-            (self.id,),
-        )
-        return [int(r["pid"]) for r in rows]
 
     def spec(self) -> dict[str, Any]:
         """What the job was asked to run: its function, params and execution settings."""
@@ -129,11 +123,7 @@ class Job:
 
     def shards(self) -> list[dict[str, Any]]:
         """Each input shard: rows, status, attempts so far, worker, rows done, error rows."""
-        return self._session.catalog.query(
-            "SELECT shard, first_row, rows, status, attempts, worker, rows_done, error_rows, "
-            "error, completed FROM shards WHERE job_id = ? ORDER BY shard",
-            (self.id,),
-        )
+        return self._store.shards(self.id)
 
     def shard_attempts(self) -> list[dict[str, Any]]:
         """Every attempt at a shard, in start order: its worker, start and end time, outcome.
@@ -147,16 +137,12 @@ class Job:
         running = {
             (r["shard"], r["attempts"])
             for r in self.shards()
-            if active and r["status"] == "RUNNING"
+            if active and r["status"] == st.RUNNING
         }
-        rows = self._session.catalog.query(
-            "SELECT shard, attempt, worker, started, ended, status, rows FROM shard_attempts "
-            "WHERE job_id = ? ORDER BY started, shard",
-            (self.id,),
-        )
+        rows = self._store.shard_attempts(self.id)
         for r in rows:
-            if r["status"] == "RUNNING" and (r["shard"], r["attempt"]) not in running:
-                r["status"] = "STOPPED"
+            if r["status"] == st.RUNNING and (r["shard"], r["attempt"]) not in running:
+                r["status"] = STOPPED
         return rows
 
     def pids(self) -> list[int]:
@@ -165,11 +151,8 @@ class Job:
         Once the job has ended none of them is the job's any more; a pid may since have been
         reused by an unrelated process.
         """
-        sup = self._session.catalog.query_one(
-            "SELECT supervisor_pid FROM jobs WHERE id = ?", (self.id,)
-        )
-        first = [int(sup["supervisor_pid"])] if sup and sup["supervisor_pid"] else []
-        return first + self._worker_pids()
+        sup = self._store.supervisor_pid(self.id)
+        return ([sup] if sup else []) + self._store.worker_pids(self.id)
 
     @property
     def progress(self) -> Progress:
@@ -230,11 +213,7 @@ class Job:
 
         Cancelling a job that already ended changes nothing and returns its status.
         """
-        catalog = self._session.catalog
-        catalog.execute(
-            "UPDATE jobs SET cancel_requested = 1, status = ? WHERE id = ? AND status IN (?, ?)",
-            (st.CANCELLING, self.id, st.PENDING, st.RUNNING),
-        )
+        self._store.request_cancel(self.id)
         return self.status
 
     def resume(self) -> str:

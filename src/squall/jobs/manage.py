@@ -11,6 +11,7 @@ import pandas as pd
 from squall.errors import InvalidArgumentError, JobNotFoundError, JobStateError
 from squall.jobs import status as st
 from squall.jobs.job import Job
+from squall.jobs.store import JobStore
 from squall.names import resolve_name
 
 if TYPE_CHECKING:
@@ -69,21 +70,16 @@ def list_jobs(
         raise InvalidArgumentError(f"offset must be 0 or more, not {offset!r}")
     # Only an active job's status can be stale (its supervisor may have died): settle those
     # first, so the page below is filtered and cut on true statuses.
-    active = ",".join("?" * len(st.ACTIVE))
-    for r in s.catalog.query(f"SELECT * FROM jobs WHERE status IN ({active})", st.ACTIVE):
+    store = JobStore.on(s.catalog)
+    for r in store.active_jobs():
         st.check_liveness(s.catalog, r)
-    where: list[str] = []
-    args: list[Any] = []
-    for column, value in (("status", status), ("model", model), ("version", version)):
-        if value is not None:
-            where.append(f"upper({column}) = upper(?)" if column != "status" else "status = ?")
-            args.append(value.upper() if column == "status" else value)
-    sql = "SELECT * FROM jobs" + (f" WHERE {' AND '.join(where)}" if where else "")
-    sql += " ORDER BY created_time DESC, rowid DESC"
-    if (limit and limit > 0) or offset:
-        sql += " LIMIT ? OFFSET ?"
-        args += [limit if limit and limit > 0 else -1, offset]
-    rows = s.catalog.query(sql, tuple(args))
+    rows = store.list_jobs(
+        status=None if status is None else status.upper(),
+        model=model,
+        version=version,
+        limit=limit or 0,
+        offset=offset,
+    )
     records: list[dict[str, Any]] = []
     for r in rows:
         rec = {c: r[c] for c in _COLUMNS}
@@ -96,17 +92,15 @@ def list_jobs(
 def get_job(name: str, session: Session | None = None) -> Job:
     """A handle on the job named ``name`` (case-insensitive), from any process."""
     s = _session(session)
-    row = s.catalog.query_one("SELECT id FROM jobs WHERE name = ?", (_stored_name(name),))
-    if row is None:
-        row = s.catalog.query_one("SELECT id FROM jobs WHERE upper(name) = upper(?)", (name,))
-    if row is None:
-        recent = [
-            r["name"]
-            for r in s.catalog.query("SELECT name FROM jobs ORDER BY created_time DESC LIMIT 5")
-        ]
+    store = JobStore.on(s.catalog)
+    job_id = store.job_id_named(_stored_name(name))
+    if job_id is None:
+        job_id = store.job_id_named(name, any_case=True)
+    if job_id is None:
+        recent = store.job_names(limit=5)
         hint = f"; recent jobs: {', '.join(recent)}" if recent else "; the workspace has no jobs"
         raise JobNotFoundError(f"no job named {name!r}{hint}")
-    return Job(s, row["id"])
+    return Job(s, job_id)
 
 
 def find_job(name: str, session: Session | None = None) -> Job:
@@ -116,7 +110,7 @@ def find_job(name: str, session: Session | None = None) -> Job:
     """
     s = _session(session)
     key = name.upper()
-    names = [r["name"] for r in s.catalog.query("SELECT name FROM jobs ORDER BY created_time DESC")]
+    names = JobStore.on(s.catalog).job_names()
     exact = [n for n in names if n.upper() == key]
     matches = exact or ([n for n in names if n.upper().startswith(key)] if key else [])
     if len(matches) == 1:
@@ -132,10 +126,10 @@ def find_job(name: str, session: Session | None = None) -> Job:
 def last_job(session: Session | None = None) -> Job:
     """The newest job of the workspace; JobNotFoundError when it has none."""
     s = _session(session)
-    row = s.catalog.query_one("SELECT id FROM jobs ORDER BY created_time DESC, rowid DESC LIMIT 1")
-    if row is None:
+    job_id = JobStore.on(s.catalog).newest_job_id()
+    if job_id is None:
         raise JobNotFoundError("the workspace has no jobs")
-    return Job(s, row["id"])
+    return Job(s, job_id)
 
 
 def delete_job(job_or_name: Job | str, session: Session | None = None) -> None:
@@ -150,7 +144,7 @@ def delete_job(job_or_name: Job | str, session: Session | None = None) -> None:
         raise JobStateError(
             f"job {job.name} is {status}: cancel it first (job.cancel()), then delete it"
         )
-    s.catalog.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
+    JobStore.on(s.catalog).delete_job(job.id)
     shutil.rmtree(job.scratch_dir, ignore_errors=True)
 
 

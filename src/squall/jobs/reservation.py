@@ -12,24 +12,15 @@ check that finds a dead supervisor), so a crash can never leave a location locke
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from squall.errors import OutputInUseError
 from squall.jobs import status as st
-from squall.sqltext import placeholders
+from squall.jobs.store import JobStore
 from squall.stages.paths import stage_paths_overlap
 
 __all__ = ["holder", "reserve"]
-
-
-def _active(con: sqlite3.Connection, job_id: str | None) -> list[dict[str, Any]]:
-    marks = placeholders(len(st.ACTIVE))
-    rows = con.execute(
-        f"SELECT * FROM jobs WHERE status IN ({marks}) AND id IS NOT ?",
-        (*st.ACTIVE, job_id),
-    ).fetchall()
-    return [dict(r) for r in rows]
 
 
 def holder(catalog: Any, location: str, job_id: str | None = None) -> dict[str, Any] | None:
@@ -37,9 +28,7 @@ def holder(catalog: Any, location: str, job_id: str | None = None) -> dict[str, 
 
     A job whose supervisor died is recorded ended on the way (and so holds nothing).
     """
-    with catalog.connect(write=False) as con:
-        rows = _active(con, job_id)
-    for row in rows:
+    for row in JobStore.on(catalog).active_jobs(job_id):
         held = row["output_location"]
         if not held or not stage_paths_overlap(held, location):
             continue
@@ -48,13 +37,18 @@ def holder(catalog: Any, location: str, job_id: str | None = None) -> dict[str, 
     return None
 
 
-def reserve(con: sqlite3.Connection, location: str, job_id: str) -> None:
-    """Refuse ``location`` when another live job holds it; call in the recording transaction.
+def reserve(location: str) -> Callable[[list[dict[str, Any]]], None]:
+    """The check that reserves ``location`` for a job the store records (or reopens).
 
-    The caller's transaction then records job ``job_id`` active with this location, which
-    is the reservation; its end releases it.
+    The store runs it in the write transaction that records the job active with this
+    location, which is the reservation, on the other active jobs' rows: it refuses when one
+    holds an overlapping location. The job's end releases it.
     """
-    for row in _active(con, job_id):
-        held = row["output_location"]
-        if held and stage_paths_overlap(held, location):
-            raise OutputInUseError(location, row["name"], held)
+
+    def check(active: list[dict[str, Any]]) -> None:
+        for row in active:
+            held = row["output_location"]
+            if held and stage_paths_overlap(held, location):
+                raise OutputInUseError(location, row["name"], held)
+
+    return check

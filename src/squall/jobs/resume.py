@@ -23,13 +23,13 @@ from squall.errors import JobNotResumableError
 from squall.jobs import reservation
 from squall.jobs import status as st
 from squall.jobs.launch import launch_supervisor
+from squall.jobs.store import RESUMABLE, JobStore
 
 if TYPE_CHECKING:
     from squall.jobs.job import Job
 
 __all__ = ["RESUMABLE", "resume_job"]
 
-RESUMABLE = (st.FAILED, st.CANCELLED, st.INTERNAL_ERROR)
 # A supervisor that recorded its job's end exits right after; a resume waits this long for it.
 _EXIT_WAIT_S = 10.0
 
@@ -53,16 +53,14 @@ def _check(job: Job, row: dict[str, Any], plan: JobPlan) -> None:
             job, f"its model {plan.model_name} version {plan.version_name} no longer exists"
         )
     out_dir = Path(plan.output_dir)
-    shards = catalog.query(
-        "SELECT shard, path, status FROM shards WHERE job_id = ? ORDER BY shard", (job.id,)
-    )
+    shards = JobStore.on(catalog).shard_entries(job.id)
     if len(shards) != row["shards_total"]:
         raise _refuse(job, "its input shards are not all recorded; run the job again")
     missing = [
-        s["path"]
+        s.path
         for s in shards
-        if not (s["status"] == "DONE" and (out_dir / part_name(s["shard"])).exists())
-        and not parse_shard_ref(s["path"]).exists()
+        if not (s.status == st.DONE and (out_dir / part_name(s.shard)).exists())
+        and not parse_shard_ref(s.path).exists()
     ]
     if missing:
         missing = [_shown(p) for p in missing]
@@ -129,33 +127,17 @@ def _end_leftovers(row: dict[str, Any]) -> None:
 def resume_job(job: Job) -> str:
     """Start a new supervisor for ``job``; raise ``JobNotResumableError`` when it cannot be."""
     catalog = job.session.catalog
+    store = JobStore.on(catalog)
     row = job.record()
     plan = JobPlan.from_json(row["spec"])
     _check(job, row, plan)
     _end_leftovers(row)
-    now = time.time()
     # The job takes its output location again: refused while another live job holds it.
     reservation.holder(catalog, plan.output_location, job.id)
-    with catalog.connect() as con:
-        reservation.reserve(con, plan.output_location, job.id)
-        changed = con.execute(
-            "UPDATE jobs SET status = ?, message = 'resuming', cancel_requested = 0, "
-            "completed_time = NULL, started_time = NULL, first_output_time = NULL, "
-            "heartbeat = ?, supervisor_pid = NULL "
-            "WHERE id = ? AND status = ?",
-            (st.PENDING, now, job.id, row["status"]),
-        ).rowcount
-        if changed != 1:
-            raise _refuse(job, "its status changed while resuming it (resumed twice?)")
-        con.execute(
-            "UPDATE shards SET status = 'PENDING', rows_done = 0, error_rows = 0, error = NULL, "
-            "worker = NULL WHERE job_id = ? AND status != 'DONE'",
-            (job.id,),
-        )
+    if not store.reopen(job.id, row["status"], reservation.reserve(plan.output_location)):
+        raise _refuse(job, "its status changed while resuming it (resumed twice?)")
     with open(job.scratch_dir / "logs" / "supervisor.log", "a") as log:
         log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resuming a {row['status']} job\n")
     pid = launch_supervisor(job.session.home, job.id, job.scratch_dir / "logs")
-    catalog.execute(
-        "UPDATE jobs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE id = ?", (pid, job.id)
-    )
+    store.note_supervisor(job.id, pid)
     return job.status

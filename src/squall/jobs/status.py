@@ -1,4 +1,5 @@
-"""Job statuses, and how a job's liveness is judged from its supervisor's heartbeat."""
+"""How a job's liveness is judged from its supervisor's heartbeat (and the status names,
+which the job store defines)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,18 @@ import psutil
 
 from squall.catalog import Catalog
 from squall.config import settings
-from squall.errors import redact
-from squall.sqltext import placeholders
+from squall.jobs.store import (
+    ACTIVE,
+    CANCELLED,
+    CANCELLING,
+    DONE,
+    FAILED,
+    FINAL,
+    INTERNAL_ERROR,
+    PENDING,
+    RUNNING,
+    JobStore,
+)
 
 __all__ = [
     "ACTIVE",
@@ -26,16 +37,6 @@ __all__ = [
     "finish",
 ]
 
-PENDING = "PENDING"
-RUNNING = "RUNNING"
-DONE = "DONE"
-FAILED = "FAILED"
-CANCELLING = "CANCELLING"
-CANCELLED = "CANCELLED"
-INTERNAL_ERROR = "INTERNAL_ERROR"
-ACTIVE = (PENDING, RUNNING, CANCELLING)
-FINAL = (DONE, FAILED, CANCELLED, INTERNAL_ERROR)
-
 
 def finish(
     catalog: Catalog,
@@ -46,15 +47,7 @@ def finish(
     only_from: tuple[str, ...] = ACTIVE,
 ) -> bool:
     """Record a job's end, unless it already ended; True when this call recorded it."""
-    marks = placeholders(len(only_from))
-    return (
-        catalog.execute(
-            f"UPDATE jobs SET status = ?, message = ?, completed_time = ? "
-            f"WHERE id = ? AND status IN ({marks})",
-            (status, None if message is None else redact(message), time.time(), job_id, *only_from),
-        )
-        == 1
-    )
+    return JobStore.on(catalog).finish(job_id, status, message, only_from=only_from)
 
 
 def process_alive(pid: int | None, since: float | None) -> bool:
@@ -101,9 +94,9 @@ def check_liveness(catalog: Catalog, row: dict[str, Any]) -> dict[str, Any]:
             "the job's supervisor stopped without recording an end "
             f"(last heartbeat {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(beat)) if beat else 'never'})"
         )
-    if finish(catalog, row["id"], new, message, only_from=(status,)):
+    store = JobStore.on(catalog)
+    if store.finish(row["id"], new, message, only_from=(status,)):
         row = dict(row, status=new, message=message)
     else:
-        fresh = catalog.query_one("SELECT * FROM jobs WHERE id = ?", (row["id"],))
-        row = fresh or row
+        row = store.job(row["id"]) or row
     return row

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from squall.jobs import status as st
 from squall.jobs.job import Job
 from squall.jobs.launch import launch_supervisor
 from squall.jobs.pools import preflight
+from squall.jobs.store import JobStore, NewJob
 
 __all__ = ["submit_batch"]
 
@@ -109,28 +108,18 @@ def _record_job(
     """Record the job PENDING, reserving its output location in the same transaction."""
     catalog = session.catalog
     reservation.holder(catalog, plan.output_location)  # a dead holder is recorded ended
+    new = NewJob(
+        id=job_id,
+        name=job_name,
+        model=model_name,
+        version=version_name,
+        function=plan.function,
+        output_location=plan.output_location,
+        compute_pool=plan.compute_pool,
+        spec=plan.to_json(),
+    )
     try:
-        with catalog.connect() as con:
-            reservation.reserve(con, plan.output_location, job_id)
-            con.execute(
-                "INSERT INTO jobs (id, name, status, message, model, version, function, "
-                "output_location, compute_pool, spec, created_time, staging, stager_pid) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-                (
-                    job_id,
-                    job_name,
-                    st.PENDING,
-                    "staging input",
-                    model_name,
-                    version_name,
-                    plan.function,
-                    plan.output_location,
-                    plan.compute_pool,
-                    plan.to_json(),
-                    time.time(),
-                    os.getpid(),
-                ),
-            )
+        JobStore.on(catalog).record_job(new, reservation.reserve(plan.output_location))
     except sqlite3.IntegrityError:
         # Another run_batch took the name after this one checked it.
         raise AlreadyExistsError(
@@ -140,7 +129,7 @@ def _record_job(
 
 def _forget(catalog: Any, job_id: str) -> None:
     """Delete the record of a job that never started (which releases its location)."""
-    catalog.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    JobStore.on(catalog).delete_job(job_id)
 
 
 def _clear_output(session: Any, job_id: str, plan: Any, output_spec: OutputSpec) -> None:
@@ -181,11 +170,13 @@ def submit_batch(
         job_name=job_name,
         compute_pool=compute_pool,
         engine_args=engine_args,
+        name_taken=JobStore.on(session.catalog).name_taken,
     )
     preflight(session.catalog, plan)  # the pool is reachable and has the resources asked for
     # Validation passed. The job is recorded, holding its output location (one live job per
     # location); only then is the location cleared, as the last step before the job starts.
     catalog = session.catalog
+    store = JobStore.on(catalog)
     job_id = uuid.uuid4().hex
     scratch = Path(plan.scratch_dir)
     _record_job(session, job_id, job_name, model_name, version_name, plan)
@@ -213,27 +204,14 @@ def submit_batch(
         )
         if workers != plan.num_workers:
             plan.num_workers = workers
-            catalog.execute("UPDATE jobs SET spec = ? WHERE id = ?", (plan.to_json(), job_id))
+            store.set_spec(job_id, plan.to_json())
         _log_sizing(scratch / "logs", shard_rows, workers, why)
         pid = launch_supervisor(session.home, job_id, scratch / "logs")
-        catalog.execute(
-            "UPDATE jobs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE id = ?",
-            (pid, job_id),
-        )
+        store.note_supervisor(job_id, pid)
 
         def record(shard: ShardInfo) -> None:
-            with catalog.connect() as con:
-                wanted = con.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
-                if wanted.fetchone()[0]:
-                    raise _StagingCancelled
-                con.execute(
-                    "INSERT INTO shards (job_id, shard, path, rows, first_row) VALUES (?, ?, ?, ?, ?)",
-                    (job_id, shard.shard, shard.path, shard.rows, shard.first_row),
-                )
-                con.execute(
-                    "UPDATE jobs SET rows_total = rows_total + ?, shards_total = shards_total + 1 WHERE id = ?",
-                    (shard.rows, job_id),
-                )
+            if not store.add_shard(job_id, shard.shard, shard.path, shard.rows, shard.first_row):
+                raise _StagingCancelled
 
         batches = input_batches(X) if checker is None else checker.wrap(input_batches(X))
         # With file columns, shards are recorded (handed out) only once every path checked.
@@ -264,20 +242,14 @@ def submit_batch(
             prepare_output(session.stages, plan.output_location, output_spec.mode)
             for shard in staged:
                 record(shard)
-        catalog.execute(
-            "UPDATE jobs SET staging = 0, message = CASE WHEN message = 'staging input' THEN NULL "
-            "ELSE message END WHERE id = ?",
-            (job_id,),
-        )
+        store.staging_done(job_id)
     except _StagingCancelled:
         # Cancelled while the input was still being staged: stop staging; the supervisor
         # records the end (CANCELLED).
-        catalog.execute("UPDATE jobs SET staging = 0 WHERE id = ?", (job_id,))
+        store.staging_done(job_id, completed=False)
     except BaseException as exc:
-        st.finish(
-            catalog, job_id, st.FAILED, f"staging the input failed: {type(exc).__name__}: {exc}"
-        )
-        catalog.execute("UPDATE jobs SET staging = 0 WHERE id = ?", (job_id,))
+        store.finish(job_id, st.FAILED, f"staging the input failed: {type(exc).__name__}: {exc}")
+        store.staging_done(job_id, completed=False)
         shutil.rmtree(scratch / "input", ignore_errors=True)
         raise
     job = Job(session, job_id)

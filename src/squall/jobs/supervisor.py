@@ -36,7 +36,7 @@ from squall.config import settings
 from squall.errors import redact
 from squall.jobs import status as st
 from squall.jobs.pools import pool_context
-from squall.jobs.store import JobStore
+from squall.jobs.store import DIED, JobStore
 from squall.logs import configure_logging
 
 __all__ = ["Supervisor", "main"]
@@ -246,7 +246,7 @@ class Supervisor:
         attempts = self.shards[shard]["attempts"]
         self.exit_codes[shard].append(code)
         log(f"worker {ev.worker} died (exit code {code}) during shard {shard}, attempt {attempts}")
-        self.store.end_attempt(self.job_id, shard, attempts, "DIED")
+        self.store.end_attempt(self.job_id, shard, attempts, DIED)
         from squall.batch.sink import PartSink
 
         # Only a dead worker wrote these: nothing can still be writing them.

@@ -170,12 +170,11 @@ def _free_from_jobs(session: Session, what: str, force: bool, uses: Any) -> None
     from squall.errors import JobStateError
     from squall.jobs import status as st
     from squall.jobs.job import Job
-    from squall.sqltext import placeholders
+    from squall.jobs.store import JobStore
 
     catalog = session.catalog
-    marks = placeholders(len(st.ACTIVE))
     running = []
-    for row in catalog.query(f"SELECT * FROM jobs WHERE status IN ({marks})", st.ACTIVE):
+    for row in JobStore.on(catalog).active_jobs():
         if not uses(JobPlan.from_json(row["spec"]).model_path):
             continue
         if st.check_liveness(catalog, row)["status"] in st.ACTIVE:
