@@ -12,12 +12,11 @@ check that finds a dead supervisor), so a crash can never leave a location locke
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from squall.errors import OutputInUseError
 from squall.jobs import status as st
-from squall.jobs.store import JobStore
+from squall.jobs.store import ActiveCheck, JobStore
 from squall.stages.paths import stage_paths_overlap
 
 __all__ = ["holder", "reserve"]
@@ -37,7 +36,7 @@ def holder(catalog: Any, location: str, job_id: str | None = None) -> dict[str, 
     return None
 
 
-def reserve(location: str) -> Callable[[list[dict[str, Any]]], None]:
+def reserve(location: str) -> ActiveCheck:
     """The check that reserves ``location`` for a job the store records (or reopens).
 
     The store runs it in the write transaction that records the job active with this

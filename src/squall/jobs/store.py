@@ -54,8 +54,13 @@ RESUMABLE = (FAILED, CANCELLED, INTERNAL_ERROR)
 DIED = "DIED"
 STOPPED = "STOPPED"
 
-# A job being staged carries this message until its input is all recorded.
+# A job being staged carries this message until its input is all recorded; a resumed one
+# carries the other until its new supervisor starts.
 STAGING_MESSAGE = "staging input"
+RESUMING_MESSAGE = "resuming"
+
+# Shown the other active jobs' rows inside a write transaction; refuses by raising.
+ActiveCheck = Callable[[list[dict[str, Any]]], None]
 
 
 class NewJob(NamedTuple):
@@ -91,7 +96,7 @@ class JobStore:
         return cls(catalog.path.parent, catalog)
 
     # -- jobs: recording and reading --------------------------------------------------------
-    def record_job(self, job: NewJob, check: Callable[[list[dict[str, Any]]], None]) -> None:
+    def record_job(self, job: NewJob, check: ActiveCheck) -> None:
         """Record ``job`` PENDING and staging, in one write transaction.
 
         ``check`` is first shown the other active jobs' rows inside that transaction, and
@@ -236,9 +241,9 @@ class JobStore:
         changed = self.catalog.execute(
             "UPDATE jobs SET status = ?, started_time = COALESCE(started_time, ?), "
             "heartbeat = ?, supervisor_pid = ?, "
-            "message = CASE WHEN message = 'resuming' THEN NULL ELSE message END "
+            "message = CASE WHEN message = ? THEN NULL ELSE message END "
             "WHERE id = ? AND status = ?",
-            (RUNNING, now, now, pid, job_id, PENDING),
+            (RUNNING, now, now, pid, RESUMING_MESSAGE, job_id, PENDING),
         )
         return bool(changed)
 
@@ -284,9 +289,7 @@ class JobStore:
         )
         return changed == 1
 
-    def reopen(
-        self, job_id: str, from_status: str, check: Callable[[list[dict[str, Any]]], None]
-    ) -> bool:
+    def reopen(self, job_id: str, from_status: str, check: ActiveCheck) -> bool:
         """Make an ended job PENDING again to resume it, in one write transaction.
 
         ``check`` is first shown the other active jobs' rows and refuses by raising. The
@@ -296,11 +299,11 @@ class JobStore:
         with self.catalog.connect() as con:
             check(_active(con, job_id))
             changed = con.execute(
-                "UPDATE jobs SET status = ?, message = 'resuming', cancel_requested = 0, "
+                "UPDATE jobs SET status = ?, message = ?, cancel_requested = 0, "
                 "completed_time = NULL, started_time = NULL, first_output_time = NULL, "
                 "heartbeat = ?, supervisor_pid = NULL "
                 "WHERE id = ? AND status = ?",
-                (PENDING, time.time(), job_id, from_status),
+                (PENDING, RESUMING_MESSAGE, time.time(), job_id, from_status),
             ).rowcount
             if changed != 1:
                 return False
