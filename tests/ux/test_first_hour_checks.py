@@ -55,6 +55,11 @@ def test_files_without_file_column_names_the_column_and_the_flag(session, tmp_pa
     line = one_error_line(cli(session.home, *run))
     assert "'DOC'" in line and "--file-column DOC" in line and "'FILE_PATH'" in line
     assert " X" not in line and "Traceback" not in line
+    # a query without the column: the same advice in the input's words, never "X"
+    sql = one_error_line(
+        cli(session.home, "run", "docsize", "--sql", "SELECT 1 AS other", "--output", "@out/e/")
+    )
+    assert "'DOC'" in sql and "the input" in sql and " X" not in sql, sql
     assert session.list_stage("@out/") == []  # nothing started
     res = cli(session.home, *run, "--file-column", "DOC")
     assert res.returncode == 0, res.stderr
