@@ -24,6 +24,7 @@ from squall.jobs import reservation
 from squall.jobs import status as st
 from squall.jobs.launch import launch_supervisor
 from squall.jobs.store import RESUMABLE, JobStore
+from squall.logtime import log_stamp
 
 if TYPE_CHECKING:
     from squall.jobs.job import Job
@@ -137,7 +138,7 @@ def resume_job(job: Job) -> str:
     if not store.reopen(job.id, row["status"], reservation.reserve(plan.output_location)):
         raise _refuse(job, "its status changed while resuming it (resumed twice?)")
     with open(job.scratch_dir / "logs" / "supervisor.log", "a") as log:
-        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resuming a {row['status']} job\n")
+        log.write(f"{log_stamp()} resuming a {row['status']} job\n")
     pid = launch_supervisor(job.session.home, job.id, job.scratch_dir / "logs")
     store.note_supervisor(job.id, pid)
     return job.status
