@@ -47,6 +47,7 @@ def test_missing_files_name_the_stage_path(any_stage: Stage, tmp_path: Path) -> 
         lambda: any_stage.info_of("no/such.png"),
         lambda: any_stage.get("no/such.png", tmp_path / "never-written"),
         lambda: any_stage.commit("no/tmp.png", "no/final.png"),
+        lambda: any_stage.commit_part("no/tmp.png", "no/final.png"),
     ):
         with pytest.raises(FileNotFoundError) as info:
             call()
