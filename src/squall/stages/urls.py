@@ -9,8 +9,10 @@ through fsspec, whose filesystem for the URL's protocol must be installed (``s3f
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any
@@ -70,6 +72,7 @@ def fetch_folder(address: str) -> Path:
     if address not in _FETCHED:
         fs, inner = _fs(address)
         target = Path(tempfile.mkdtemp(prefix="squall-fetched-"))
+        atexit.register(shutil.rmtree, target, ignore_errors=True)
         fs.get(inner.rstrip("/") + "/", str(target) + "/", recursive=True)
         _FETCHED[address] = target
     return _FETCHED[address]
