@@ -15,6 +15,7 @@ from squall.batch.files import FileFailure, FileFetcher, first_failure
 from squall.batch.files.decode import check_decoded_inputs
 from squall.errors import InputFileError, InvalidSpecError
 from squall.model.signature import DataType, FeatureSpec
+from tests.batch import decoding
 
 sf = pytest.importorskip("soundfile")
 
@@ -31,28 +32,17 @@ def encoded(samples: np.ndarray, rate: int, fmt: str, subtype: str | None = None
 
 
 def put(session: squall.Session, tmp_path: Path, name: str, data: bytes) -> str:
-    local = tmp_path / "src" / name
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_bytes(data)
-    session.put(str(local), f"@sounds/{name}")
-    return f"@sounds/{name}"
+    return decoding.put(session, tmp_path, name, data, stage="sounds")
+
+
+def decode_all(session: squall.Session, paths: list, options: dict, **kw: object) -> tuple:
+    return decoding.decode_all(session, paths, "audio", options, **kw)
 
 
 @pytest.fixture
 def sounds(session: squall.Session) -> squall.Session:
     session.create_stage("sounds")
     return session
-
-
-def decode_all(
-    session: squall.Session, paths: list[str | None], options: dict, **kw: object
-) -> tuple[FileFetcher, list]:
-    fetcher = FileFetcher(session.stages, {"A": ["full_stage_path", "audio", options]}, **kw)  # type: ignore[arg-type]
-    out: list = []
-    table = pa.table({"A": pa.array(paths, pa.string())})
-    for _rows, values in fetcher.resolve(table.to_batches(max_chunksize=4)):
-        out += values["A"]
-    return fetcher, out
 
 
 def test_wav_and_flac_decode_to_float32_samples_at_their_own_rate(sounds, tmp_path):
@@ -86,16 +76,17 @@ def test_a_file_that_is_not_audio_fails_naming_its_path_and_row(sounds, tmp_path
     good = put(sounds, tmp_path, "ok.wav", encoded(tone(8000, 0.1), 8000, "WAV"))
     bad = put(sounds, tmp_path, "broken.wav", b"RIFF\x00\x00\x00\x00WAVEnot really")
     with pytest.raises(
-        InputFileError, match=r"@sounds/broken\.wav \(column 'A', input row 1\)"
+        InputFileError, match=r"@sounds/broken\.wav \(column 'P', input row 1\)"
     ) as e:
         decode_all(sounds, [good, bad, good], {})
-    assert "could not be decoded as audio" in str(e.value)
+    assert "could not be decoded as audio: ValueError: Error in WAV file" in str(e.value)
+    assert "BytesIO" not in str(e.value)
     assert e.value.row == 1 and e.value.path == bad
 
     _, out = decode_all(sounds, [good, bad, good], {}, keep_going=True)
     assert isinstance(out[1], FileFailure)
     assert [v.shape for v in (out[0], out[2])] == [(800,), (800,)]
-    failed = first_failure({"A": out})
+    failed = first_failure({"P": out})
     assert failed is not None and failed.row == 1 and failed.path == bad
 
 

@@ -92,7 +92,12 @@ class AudioDecoder:
     def decode(self, data: bytes) -> Any:
         import numpy as np
 
-        samples, rate = _soundfile().read(io.BytesIO(data), dtype="float32", always_2d=True)
+        soundfile = _soundfile()
+        try:
+            samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except soundfile.LibsndfileError as exc:
+            # its own message names the in-memory file object, not the file
+            raise ValueError(exc.error_string) from exc
         if self.mono:
             samples = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
         if self.sample_rate is not None:
