@@ -133,3 +133,13 @@ def test_the_signature_must_be_a_ragged_float_tensor():
         check_decoded_inputs(stereo, [FeatureSpec("A", DataType.FLOAT, shape=(-1,))])
     with pytest.raises(InvalidSpecError, match=r"number varies from file to file"):
         check_decoded_inputs(mono, [FeatureSpec("A", DataType.FLOAT, shape=(16000,))])
+
+
+def test_without_soundfile_the_fetcher_names_the_extra_to_install(sounds, monkeypatch):
+    import sys
+
+    from squall.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "soundfile", None)  # what `import` sees when it is absent
+    with pytest.raises(MissingExtraError, match=r"pip install 'squall\[audio\]'"):
+        FileFetcher(sounds.stages, {"A": ["full_stage_path", "audio", {}]})
