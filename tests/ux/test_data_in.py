@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,6 +11,7 @@ import pytest
 
 import squall
 from squall.errors import InvalidArgumentError
+from tests.s3_server import S3Server
 
 
 @pytest.fixture
@@ -87,3 +89,48 @@ def test_dataframes_show_like_pandas(session: squall.Session) -> None:
     listed = squall.list_stage_files("@docs/")
     assert listed.head()["FILE_PATH"].tolist() == ["@docs/a.txt"]
     assert "@docs/a.txt" in repr(listed) and "<table" in listed._repr_html_()
+
+
+def test_s3_stage_paths_inside_sql(session: squall.Session, s3: S3Server, tmp_path: Path) -> None:
+    key, secret = "AKIASQLTEST" + uuid.uuid4().hex[:8].upper(), "sq-" + uuid.uuid4().hex
+    session.create_stage(
+        "s3lake",
+        url="s3://squall-test/lake",
+        storage_options=s3.storage_options(key=key, secret=secret),
+    )
+    for k in range(2):
+        pq.write_table(
+            pa.table({"id": [k, k + 10], "v": [k * 1.5, 1.0]}), tmp_path / f"p{k}.parquet"
+        )
+        session.put(str(tmp_path / f"p{k}.parquet"), "@s3lake/events/")
+    (tmp_path / "c.csv").write_text("id,name\n1,ann\n2,bob\n")
+    session.put(str(tmp_path / "c.csv"), "@s3lake/raw/")
+
+    df = session.sql("SELECT sum(v) AS s, count(*) AS n FROM read_parquet('@s3lake/events/')")
+    assert df.to_pandas().to_dict("records") == [{"s": 3.5, "n": 4}]
+    one = session.sql("SELECT * FROM '@s3lake/events/p1.parquet' ORDER BY id")
+    assert one.to_pandas()["id"].tolist() == [1, 11]
+    assert session.sql("SELECT * FROM read_parquet('@s3lake/events/*.parquet')").count() == 4
+    csv = session.sql("SELECT name FROM read_csv('@s3lake/raw/c.csv') ORDER BY id")
+    assert csv.to_pandas()["name"].tolist() == ["ann", "bob"]
+    # joined with a table of the warehouse, and made a table of its own
+    session.create_table("names", pa.table({"id": [1, 11], "who": ["a", "k"]}))
+    joined = session.sql(
+        "SELECT who, v FROM read_parquet('@s3lake/events/') JOIN names USING (id) ORDER BY who"
+    )
+    assert joined.to_pandas()["who"].tolist() == ["a", "k"]
+    session.sql("CREATE TABLE ev AS SELECT * FROM read_parquet('@s3lake/events/')")
+    assert session.table("ev").count() == 4
+    # streamed in batches on a connection of its own
+    assert [b.num_rows for b in one.iter_batches(1)] == [1, 1]
+
+    # errors name the stage path, never the credentials or the bucket's internals
+    with pytest.raises(FileNotFoundError, match="@s3lake/none/"):
+        session.sql("SELECT * FROM read_parquet('@s3lake/none/')").count()
+    with pytest.raises(Exception) as info:
+        session.sql("SELECT * FROM read_parquet('@s3lake/raw/c.csv')").count()
+    text = str(info.value)
+    assert "@s3lake/raw/c.csv" in text and key not in text and secret not in text
+    assert "squallstage" not in text
+    with pytest.raises(Exception, match=r"lead|outside|escape|\.\."):
+        session.sql("SELECT * FROM read_csv('@s3lake/../other.csv')").count()

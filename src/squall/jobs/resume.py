@@ -23,6 +23,7 @@ from squall.errors import JobNotResumableError
 from squall.jobs import reservation
 from squall.jobs import status as st
 from squall.jobs.launch import launch_supervisor
+from squall.logtime import log_stamp
 
 if TYPE_CHECKING:
     from squall.jobs.job import Job
@@ -153,7 +154,7 @@ def resume_job(job: Job) -> str:
             (job.id,),
         )
     with open(job.scratch_dir / "logs" / "supervisor.log", "a") as log:
-        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resuming a {row['status']} job\n")
+        log.write(f"{log_stamp()} resuming a {row['status']} job\n")
     pid = launch_supervisor(job.session.home, job.id, job.scratch_dir / "logs")
     catalog.execute(
         "UPDATE jobs SET supervisor_pid = COALESCE(supervisor_pid, ?) WHERE id = ?", (pid, job.id)

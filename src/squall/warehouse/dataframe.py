@@ -187,8 +187,9 @@ class DataFrame:
         """The Arrow schema, found without reading the rows."""
         if self._arrow is not None:
             return self._arrow.schema
+        query = nest(self._sql(), "*") + " LIMIT 0"
         with self._connect() as con:
-            table = con.sql(nest(self._sql(), "*") + " LIMIT 0").to_arrow_table()
+            table = con.sql(query).to_arrow_table()
         return table.schema  # type: ignore[no-any-return]
 
     @property
@@ -204,8 +205,9 @@ class DataFrame:
             if self._limit is not None:
                 return self._arrow.head(self._limit)
             return self._arrow.to_table()
+        query = self._sql()
         with self._connect() as con:
-            return con.sql(self._sql()).to_arrow_table()  # type: ignore[no-any-return]
+            return con.sql(query).to_arrow_table()  # type: ignore[no-any-return]
 
     def to_pandas(self) -> pd.DataFrame:
         """Every row, as a pandas DataFrame."""
@@ -218,8 +220,9 @@ class DataFrame:
         elif self._arrow is not None:
             n = self._arrow.count_rows()
         else:
+            query = nest(self._sql(), "count(*)")
             with self._connect() as con:
-                rows = con.sql(nest(self._sql(), "count(*)")).fetchall()
+                rows = con.sql(query).fetchall()
             return int(rows[0][0]) if rows else 0
         return n if self._limit is None else min(n, self._limit)
 
@@ -253,9 +256,10 @@ class DataFrame:
             raise InvalidArgumentError(f"batch_rows must be a positive integer, not {batch_rows!r}")
         if self._query is not None:
             assert self._warehouse is not None
+            query = self._sql()
             con = self._warehouse.open()
             try:
-                reader = con.sql(self._sql()).to_arrow_reader(batch_rows)
+                reader = con.sql(query).to_arrow_reader(batch_rows)
             except BaseException as exc:
                 translated = self._warehouse.translate_error(con, exc)
                 con.close()
@@ -277,7 +281,10 @@ class DataFrame:
 
     # --- helpers -------------------------------------------------------------------------
     def _sql(self) -> str:
-        """The query to run: stage paths in it resolved to the files they name."""
+        """The query to run: stage paths in it resolved to the files they name.
+
+        Call it before opening the connection that runs it (see ``Warehouse.resolve``).
+        """
         query = self.query
         assert query is not None and self._warehouse is not None
         return self._warehouse.resolve(query)

@@ -31,7 +31,7 @@ from squall.warehouse.sources import (
     parquet_location,
     scan_options,
 )
-from squall.warehouse.stage_sql import resolve_stage_paths, shown_paths
+from squall.warehouse.stage_sql import StageFileSystems, resolve_stage_paths, shown_paths
 
 __all__ = ["Warehouse"]
 
@@ -63,6 +63,7 @@ class Warehouse:
         #: Seconds an operation waits for another process to release the warehouse.
         self.lock_wait = LOCK_WAIT_SECONDS
         self._shown: dict[str, str] = {}  # stage files read by SQL: local path -> stage path
+        self._systems = StageFileSystems()  # external stages read by SQL
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r})"
@@ -71,7 +72,13 @@ class Warehouse:
     def open(self) -> duckdb.DuckDBPyConnection:
         """A new connection; the caller must close it (prefer :meth:`connect`)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        return open_connection(self.path, self.lock_wait)
+        con = open_connection(self.path, self.lock_wait)
+        try:
+            self._systems.register(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -112,8 +119,12 @@ class Warehouse:
         return _table_not_found(match.group(1).strip("\"'"), names)
 
     def resolve(self, query: str) -> str:
-        """``query`` with its ``'@stage/path'`` literals replaced by the files they name."""
-        resolved, shown = resolve_stage_paths(self.stages, query)
+        """``query`` with its ``'@stage/path'`` literals replaced by the files they name.
+
+        Resolve before opening the connection that runs the query: the connection then
+        knows the file systems of the external stages the query reads.
+        """
+        resolved, shown = resolve_stage_paths(self.stages, query, self._systems)
         self._shown.update(shown)
         return resolved
 
@@ -132,11 +143,11 @@ class Warehouse:
 
     def execute(self, query: str) -> DataFrame:
         """Run every statement in ``query`` now; a DataFrame holding the last one's result."""
-        statements = _parse(query)
+        statements = [self.resolve(statement.query) for statement in _parse(query)]
         result: pa.Table | None = None
         with self.connect() as con:
             for statement in statements:
-                rel = con.sql(self.resolve(statement.query))
+                rel = con.sql(statement)
                 result = rel.to_arrow_table() if rel is not None else None
         return DataFrame.from_arrow(result if result is not None else pa.table({}), self)
 
@@ -191,6 +202,8 @@ class Warehouse:
                 f"mode {mode!r} is not one of {', '.join(repr(m) for m in _MODES)}"
             )
         source = self._source(data, format)
+        if isinstance(source, str):
+            source = self.resolve(source)
         view = f"__squall_src_{uuid.uuid4().hex}"
         with self.connect() as con:
             existing = _find_table(con, name, missing_ok=True)
@@ -199,7 +212,7 @@ class Warehouse:
                     f"table {existing!r} exists already; use mode='overwrite' or mode='append'"
                 )
             if isinstance(source, str):
-                select = f"SELECT * FROM (\n{self.resolve(source)}\n) AS _squall_src"
+                select = f"SELECT * FROM (\n{source}\n) AS _squall_src"
             else:
                 con.register(view, source)
                 select = f"SELECT * FROM {_quote(view)}"
