@@ -6,7 +6,8 @@ Every pipeline computes exactly the same thing, so outputs can be compared row b
   the output holds every input column (``id``, ``f00``..``f15``) plus ``output_feature_0``
   and ``output_feature_1`` (the class probabilities), as ``run_batch`` writes it.
 - files: decode a PNG with Pillow, take its per-channel mean, apply a fixed 3x3 colour map;
-  the output is the file's id (from its name) or path, plus ``y0``, ``y1``, ``y2``.
+  the output is the file's id (from its name) or path, plus ``y0``, ``y1``, ``y2``. The
+  ``-decoded`` / ``-native`` pipelines let the engine decode and hand the model arrays.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ FILE_COLUMN = "FILE_PATH"
 STAGE = "bench"
 TAB_MODEL = "bench_lr"
 IMG_MODEL = "bench_img"
+IMG_MODEL_DECODED = "bench_img_decoded"  # the same model, handed decoded arrays
 VERSION = "v1"
 TAB_VIEW = "bench_tabular"
 BATCH_ROWS = 131_072
@@ -78,12 +80,14 @@ def channel_mean(arr: Any) -> Any:
 
 def image_outputs(buffers: Any) -> Any:
     """An iterable of PNG byte strings -> (n, 3) float64 model outputs."""
+    return array_outputs(decode_png(buf) for buf in buffers)
+
+
+def array_outputs(arrays: Any) -> Any:
+    """An iterable of decoded (h, w, 3) uint8 images -> (n, 3) float64 model outputs."""
     import numpy as np
 
-    bufs = list(buffers)
-    means = np.empty((len(bufs), 3), dtype=np.float64)
-    for i, buf in enumerate(bufs):
-        means[i] = channel_mean(decode_png(buf))
+    means = np.asarray([channel_mean(a) for a in arrays], dtype=np.float64).reshape(-1, 3)
     return means @ np.asarray(COLOR_MAP).T + np.asarray(COLOR_BIAS)
 
 

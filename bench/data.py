@@ -27,11 +27,14 @@ from common import (
     FEATURES,
     FILE_COLUMN,
     IMG_MODEL,
+    IMG_MODEL_DECODED,
+    IMG_OUTPUTS,
     N_FEATURES,
     STAGE,
     TAB_MODEL,
     TAB_VIEW,
     VERSION,
+    array_outputs,
     image_outputs,
     tabular_dir,
     tabular_stage_path,
@@ -145,6 +148,22 @@ def _image_model_class() -> type:
     return ImageModel
 
 
+def _decoded_image_model_class() -> type:
+    import pandas as pd
+
+    from squall.model import custom_model
+
+    class DecodedImageModel(custom_model.CustomModel):
+        """Decoded (h, w, 3) uint8 arrays -> a colour map of the image's per-channel mean."""
+
+        @custom_model.inference_api
+        def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+            y = array_outputs(X[FILE_COLUMN])
+            return pd.DataFrame({"y0": y[:, 0], "y1": y[:, 1], "y2": y[:, 2]})
+
+    return DecodedImageModel
+
+
 def setup_workspace(data: str, meta: dict[str, Any]) -> None:
     """Stage the data and register the models, once; what is there already is kept."""
     import joblib
@@ -178,6 +197,19 @@ def setup_workspace(data: str, meta: dict[str, Any]) -> None:
             model_name=IMG_MODEL,
             version_name=VERSION,
             sample_input_data=sample,
+        )
+    if IMG_MODEL_DECODED not in models:
+        from squall.model.signature import DataType, FeatureSpec, ModelSignature
+
+        signature = ModelSignature(
+            inputs=[FeatureSpec(FILE_COLUMN, DataType.UINT8, shape=(-1, -1, 3))],
+            outputs=[FeatureSpec(name, DataType.DOUBLE) for name in IMG_OUTPUTS],
+        )
+        reg.log_model(
+            _decoded_image_model_class()(),
+            model_name=IMG_MODEL_DECODED,
+            version_name=VERSION,
+            signatures={"predict": signature},
         )
     for key, entry in meta.items():
         if not key.startswith("tabular_") or done.get(key) == entry:

@@ -106,6 +106,8 @@ def run_one(
     shutil.rmtree(outdir, ignore_errors=True)
     os.makedirs(outdir)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+    # Daft's UDF worker processes unpickle the bench's functions: they import `common` too.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [HERE, os.environ.get("PYTHONPATH")] if p)
     cmd = [
         sys.executable,
         os.path.join(HERE, "pipelines.py"),

@@ -15,9 +15,11 @@ Prints one line ``RESULT {json}`` with the times measured inside the process. Pi
   T-ray           ray.data read_parquet -> map_batches (task pool, one task per core) -> write_parquet
   F-limit         read, Pillow decode, colour model, one forked process per core
   F-squall        run_batch over list_stage_files("@bench/images/"), RAW_BYTES file column
+  F-squall-decoded  the same, convert_to=IMAGE: squall's fetch threads decode, the model gets arrays
   F-ray           ray.data read_binary_files -> map_batches -> write_parquet
   F-ray-manifest  ray.data read_parquet(manifest) -> map_batches (opens each path) -> write_parquet
   F-daft          Daft from_glob_path -> url.download() -> @daft.cls batch method -> write_parquet
+  F-daft-native   the same, with Daft's own decode (decode_image) before the batch method
   S-1row          run_batch over a 1-row pandas DataFrame, end to end
 """
 
@@ -38,6 +40,7 @@ from common import (  # noqa: E402
     FEATURES,
     FILE_COLUMN,
     IMG_MODEL,
+    IMG_MODEL_DECODED,
     IMG_OUTPUTS,
     STAGE,
     TAB_MODEL,
@@ -379,18 +382,19 @@ def run_t_squall_ray(a: argparse.Namespace, timings: dict[str, Any], shared_fs: 
         timings["ray_shutdown_s"] = time.time() - t
 
 
-def run_f_squall(a: argparse.Namespace, timings: dict[str, Any]) -> int:
+def run_f_squall(a: argparse.Namespace, timings: dict[str, Any], decoded: bool = False) -> int:
     import squall
     from squall.batch import FileEncoding, InputFormat, InputSpec
 
     X = squall.list_stage_files(f"@{STAGE}/images/", column_name=FILE_COLUMN)
-    handling = {
-        FILE_COLUMN: {
-            "input_format": InputFormat.FULL_STAGE_PATH,
-            "convert_to": FileEncoding.RAW_BYTES,
-        }
-    }
-    return _squall_job(a, timings, IMG_MODEL, X, input_spec=InputSpec(column_handling=handling))
+    how: dict[str, Any] = {"input_format": InputFormat.FULL_STAGE_PATH}
+    if decoded:
+        how.update(convert_to=FileEncoding.IMAGE, image_mode="RGB", image_size=None)
+    else:
+        how.update(convert_to=FileEncoding.RAW_BYTES)
+    model = IMG_MODEL_DECODED if decoded else IMG_MODEL
+    spec = InputSpec(column_handling={FILE_COLUMN: how})
+    return _squall_job(a, timings, model, X, input_spec=spec)
 
 
 def run_s_1row(a: argparse.Namespace, timings: dict[str, Any]) -> int:
@@ -437,8 +441,8 @@ def main() -> None:
         rows = run_t_limit_stream(a, timings, model=a.name == "T-limit-stream")
     elif a.name == "T-daft":
         rows = daft_pipelines.run_t_daft(a, timings)
-    elif a.name == "F-daft":
-        rows = daft_pipelines.run_f_daft(a, timings)
+    elif a.name in ("F-daft", "F-daft-native"):
+        rows = daft_pipelines.run_f_daft(a, timings, native=a.name == "F-daft-native")
     elif a.name == "T-squall-stage":
         rows = run_t_squall(a, timings, sql=False)
     elif a.name == "T-squall-sql":
@@ -449,8 +453,8 @@ def main() -> None:
         run_t_ray(a, timings)
     elif a.name == "F-limit":
         rows = run_f_limit(a, timings)
-    elif a.name == "F-squall":
-        rows = run_f_squall(a, timings)
+    elif a.name in ("F-squall", "F-squall-decoded"):
+        rows = run_f_squall(a, timings, decoded=a.name == "F-squall-decoded")
     elif a.name in ("F-ray", "F-ray-manifest"):
         run_f_ray(a, timings, manifest=a.name == "F-ray-manifest")
     elif a.name == "S-1row":

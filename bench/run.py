@@ -39,6 +39,7 @@ TARGETS = {
     "T-squall-stage/T-daft": (">=", 1.5),
     "F-squall/F-limit": (">=", 0.9),
     "F-squall/F-daft": (">=", 1.5),
+    "F-squall-decoded/F-daft-native": (">=", 1.2),
     "T-squall-stage/T-limit": (">=", 0.8),
     "T-squall-sql/T-limit": (">=", 0.8),
     "T-squall-stage/T-ray": (">=", 5.0),
@@ -64,8 +65,9 @@ def plan(a: argparse.Namespace) -> list[tuple[str, str, int, str]]:
     out = [(n, n, a.rows, "T") for n in tab]
     if a.images:
         fray = [] if a.no_ray else (["F-ray"] if a.quick else ["F-ray", "F-ray-manifest"])
-        fdaft = [] if a.no_daft else ["F-daft"]
-        out += [(n, n, 0, "F") for n in ["F-limit", "F-squall", *fdaft, *fray]]
+        fdaft = [] if a.no_daft else ["F-daft", "F-daft-native"]
+        files = ["F-limit", "F-squall", "F-squall-decoded", *fdaft, *fray]
+        out += [(n, n, 0, "F") for n in files]
     out.insert(0, ("S-1row-cold", "S-1row", a.rows, "S"))  # first: the pool restarts after it
     out.append(("S-1row", "S-1row", a.rows, "S"))
     out.append(("T-squall-stage-small", "T-squall-stage", a.small_rows, "M"))
@@ -188,6 +190,8 @@ def ratios(summary: dict[str, Any]) -> dict[str, float]:
         ("T-squall-stage", "T-daft"),
         ("T-squall-sql", "T-daft"),
         ("F-squall", "F-daft"),
+        ("F-squall-decoded", "F-daft-native"),
+        ("F-squall-decoded", "F-squall"),
         ("T-squall-stage", "T-limit"),
         ("T-squall-sql", "T-limit"),
         ("T-squall-stage", "T-ray"),

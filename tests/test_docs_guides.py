@@ -49,6 +49,7 @@ def test_files_guide_runs(tmp_path: Path) -> None:
     stdout = run_python_blocks(doc, tmp_path)
     assert "DONE 20" in stdout
     assert "decoded DONE [0.0, 10.0, 20.0]" in stdout
+    assert "audio DONE [16000, 16000] [0.25, 0.5]" in stdout
 
 
 def test_dags_guide_runs_and_prints_what_it_shows(tmp_path: Path) -> None:

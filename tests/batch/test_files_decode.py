@@ -14,6 +14,7 @@ import squall
 from squall.batch import FileEncoding, InputSpec
 from squall.batch.files import FileFailure, FileFetcher, first_failure
 from squall.errors import InputFileError, InvalidSpecError
+from tests.batch import decoding
 
 
 def encoded(image: Image.Image, fmt: str, **save: object) -> bytes:
@@ -29,28 +30,17 @@ def gradient(width: int, height: int) -> np.ndarray:
 
 
 def put(session: squall.Session, tmp_path: Path, name: str, data: bytes) -> str:
-    local = tmp_path / "src" / name
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_bytes(data)
-    session.put(str(local), f"@pics/{name}")
-    return f"@pics/{name}"
+    return decoding.put(session, tmp_path, name, data, stage="pics")
+
+
+def decode_all(session: squall.Session, paths: list, options: dict, **kw: object) -> tuple:
+    return decoding.decode_all(session, paths, "image", options, **kw)
 
 
 @pytest.fixture
 def pics(session: squall.Session) -> squall.Session:
     session.create_stage("pics")
     return session
-
-
-def decode_all(
-    session: squall.Session, paths: list[str | None], options: dict, **kw: object
-) -> tuple[FileFetcher, list]:
-    fetcher = FileFetcher(session.stages, {"P": ["full_stage_path", "image", options]}, **kw)  # type: ignore[arg-type]
-    table = pa.table({"P": pa.array(paths, pa.string())})
-    out: list = []
-    for _rows, values in fetcher.resolve(table.to_batches(max_chunksize=4)):
-        out += values["P"]
-    return fetcher, out
 
 
 RGB = {"image_mode": "RGB", "image_size": None}

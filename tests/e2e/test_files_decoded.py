@@ -105,3 +105,64 @@ def test_images_are_decoded_and_resized_for_the_model_and_a_corrupt_one_is_isola
             input_spec=decoded((16, 16)),
             output_spec=OutputSpec(stage_location="@out/refused/"),
         )
+
+
+class Loudness(custom_model.CustomModel):
+    """The number of samples and the peak of each decoded sound."""
+
+    @custom_model.inference_api
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "samples": [len(a) for a in X["SOUND"]],
+                "dtype": [str(a.dtype) for a in X["SOUND"]],
+                "peak": [float(abs(a).max()) for a in X["SOUND"]],
+            }
+        )
+
+
+def test_audio_is_decoded_and_resampled_for_the_model(session: squall.Session, tmp_path):
+    sf = pytest.importorskip("soundfile")
+    import numpy as np
+
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    for i, rate in enumerate([8000, 16000, 22050]):
+        t = np.arange(rate) / rate  # one second
+        sf.write(folder / f"s{i}.wav", 0.1 * (i + 1) * np.sin(2 * np.pi * 200 * t), rate)
+    session.create_stage("sounds")
+    session.create_stage("out")
+    session.put(str(folder / "*.wav"), "@sounds/")
+    mv = Registry(session).log_model(
+        Loudness(custom_model.ModelContext()),
+        model_name="loudness",
+        signatures={
+            "predict": ModelSignature(
+                inputs=[FeatureSpec("SOUND", DataType.FLOAT, shape=(-1,))],
+                outputs=[
+                    FeatureSpec("samples", DataType.INT64),
+                    FeatureSpec("dtype", DataType.STRING),
+                    FeatureSpec("peak", DataType.DOUBLE),
+                ],
+            )
+        },
+    )
+    job = mv.run_batch(
+        squall.list_stage_files("@sounds", column_name="SOUND"),
+        input_spec=InputSpec(
+            column_handling={
+                "SOUND": {
+                    "input_format": InputFormat.FULL_STAGE_PATH,
+                    "convert_to": FileEncoding.AUDIO,
+                    "audio_sample_rate": 16000,
+                }
+            }
+        ),
+        output_spec=OutputSpec(stage_location="@out/audio/"),
+        job_spec=JobSpec(block=True),
+    )
+    assert job.status == "DONE", job.get_logs()
+    out = session.read.parquet("@out/audio/").to_pandas().sort_values("SOUND")
+    assert out["samples"].tolist() == [16000] * 3
+    assert set(out["dtype"]) == {"float32"}
+    assert np.allclose(out["peak"], [0.1, 0.2, 0.3], atol=0.01)

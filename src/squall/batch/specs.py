@@ -10,7 +10,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, NotRequired, TypedDict
 
-from squall.batch.files.decode import IMAGE_OPTIONS, image_options
+from squall.batch.files.decode import AUDIO_OPTIONS, IMAGE_OPTIONS, audio_options, image_options
 from squall.errors import InvalidArgumentError, InvalidSpecError
 from squall.model.inference_engine import InferenceEngine
 from squall.names import MAX_NAME_LENGTH, MAX_PREFIX_LENGTH, check_name
@@ -64,6 +64,8 @@ class FileEncoding(_StrEnum):
     BASE64_DATA_URL = "base64_data_url"
     #: The file decoded to an ``H x W x C`` uint8 array (options ``image_mode``, ``image_size``).
     IMAGE = "image"
+    #: The file decoded to float32 samples (options ``audio_sample_rate``, ``audio_mono``).
+    AUDIO = "audio"
 
 
 class ColumnHandlingOptions(TypedDict):
@@ -73,6 +75,8 @@ class ColumnHandlingOptions(TypedDict):
     convert_to: FileEncoding
     image_mode: NotRequired[str]  # with FileEncoding.IMAGE: "RGB" (default), "RGBA" or "L"
     image_size: NotRequired[tuple[int, int] | None]  # with FileEncoding.IMAGE: (height, width)
+    audio_sample_rate: NotRequired[int | None]  # with FileEncoding.AUDIO: Hz; None: the file's
+    audio_mono: NotRequired[bool]  # with FileEncoding.AUDIO: channels averaged (default True)
 
 
 @dataclass(frozen=True)
@@ -127,17 +131,25 @@ def _parse_column_handling(
         known = {"input_format", "convert_to"}
         if enc is FileEncoding.IMAGE:
             known |= set(IMAGE_OPTIONS)
+        elif enc is FileEncoding.AUDIO:
+            known |= set(AUDIO_OPTIONS)
         unknown = set(how) - known
         if unknown:
             raise InvalidSpecError(
                 f"column_handling[{column!r}] has unknown key(s) {sorted(unknown)}; "
                 f"expected {', '.join(sorted(known))}"
-                + ("" if enc is FileEncoding.IMAGE else " (image_* keys need convert_to IMAGE)")
+                " (image_* keys need convert_to IMAGE, audio_* keys convert_to AUDIO)"
             )
         fmt = InputFormat.parse(
             how.get("input_format", InputFormat.FULL_STAGE_PATH), f"input_format for {column!r}"
         )
-        options = image_options(str(column), how) if enc is FileEncoding.IMAGE else {}
+        options = (
+            image_options(str(column), how)
+            if enc is FileEncoding.IMAGE
+            else audio_options(str(column), how)
+            if enc is FileEncoding.AUDIO
+            else {}
+        )
         out[str(column)] = ColumnHandling(fmt, enc, options)
     return out
 

@@ -5,7 +5,8 @@
 - ``fetch``: in each worker, the files read ahead of the model by a thread pool, within a
   byte budget.
 - ``encoding``: raw bytes, base64, or a ``data:`` URL with the file's MIME type.
-- ``decode``: images decoded to ``H x W x C`` uint8 arrays, in the fetch threads.
+- ``decode``: images decoded to ``H x W x C`` uint8 arrays and audio to float32 samples,
+  in the fetch threads.
 """
 
 from typing import Any
@@ -13,11 +14,12 @@ from typing import Any
 import pandas as pd
 
 from squall.batch.files.checks import PathChecker, check_file_columns
-from squall.batch.files.decode import ImageDecoder
+from squall.batch.files.decode import AudioDecoder, ImageDecoder
 from squall.batch.files.encoding import encode_file, mime_type
 from squall.batch.files.fetch import ByteBudget, FileFailure, FileFetcher, first_failure
 
 __all__ = [
+    "AudioDecoder",
     "ByteBudget",
     "FileFailure",
     "FileFetcher",

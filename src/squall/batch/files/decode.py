@@ -1,27 +1,33 @@
-"""Decode image files ahead of the model: each row gets an ``H x W x C`` uint8 array.
+"""Files decoded ahead of the model: images to ``H x W x C`` uint8 arrays, audio to float32
+samples.
 
-Decoding runs in the fetch threads (Pillow releases the GIL while it decodes), so it
-overlaps the model's work on earlier batches, as reading does. ``image_mode`` is the
-array's channels (``"RGB"``: 3, ``"RGBA"``: 4, ``"L"``: 1, grey); ``image_size`` is
-``(height, width)``, as in Ray Data's ``read_images``: every image is resized to it
-(bilinear), or keeps its own size when it is None. A JPEG asked at a smaller size is
-decoded at a reduced scale first (libjpeg's DCT scaling), which is much faster than
-decoding it whole and then shrinking it.
+The decoders themselves live in :mod:`squall.media` (shared with the chat models that read
+pictures); here are the ``column_handling`` options that choose them, checked, and the check
+that the model's signature can hold the arrays. Decoding runs in the fetch threads, so it
+overlaps the model's work on earlier batches, as reading does.
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from typing import Any
 
-from squall.errors import InvalidSpecError, MissingExtraError
+from squall.errors import InvalidSpecError
+from squall.media import IMAGE_MODES, AudioDecoder, ImageDecoder
 
-__all__ = ["IMAGE_MODES", "ImageDecoder", "check_decoded_inputs", "image_options"]
+__all__ = [
+    "AUDIO_OPTIONS",
+    "IMAGE_MODES",
+    "IMAGE_OPTIONS",
+    "AudioDecoder",
+    "ImageDecoder",
+    "audio_options",
+    "check_decoded_inputs",
+    "decoder_for",
+    "image_options",
+]
 
-#: Modes an image may be decoded to, and their number of channels.
-IMAGE_MODES = {"RGB": 3, "RGBA": 4, "L": 1}
 IMAGE_OPTIONS = ("image_mode", "image_size")
+AUDIO_OPTIONS = ("audio_sample_rate", "audio_mono")
 
 
 def image_options(column: str, how: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +43,7 @@ def image_options(column: str, how: dict[str, Any]) -> dict[str, Any]:
         if (
             not isinstance(size, list | tuple)
             or len(size) != 2
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in size)
+            or not all(_positive_int(d) for d in size)
         ):
             raise InvalidSpecError(
                 f"column_handling[{column!r}] image_size {size!r} must be None or "
@@ -47,21 +53,56 @@ def image_options(column: str, how: dict[str, Any]) -> dict[str, Any]:
     return {"image_mode": mode.upper(), "image_size": size}
 
 
+def audio_options(column: str, how: dict[str, Any]) -> dict[str, Any]:
+    """The decode options of a column_handling entry, checked: ``audio_sample_rate`` (Hz, or
+    None for each file's own), ``audio_mono``."""
+    rate = how.get("audio_sample_rate")
+    if rate is not None and not _positive_int(rate):
+        raise InvalidSpecError(
+            f"column_handling[{column!r}] audio_sample_rate {rate!r} must be None or a "
+            "positive int (samples a second, e.g. 16000)"
+        )
+    mono = how.get("audio_mono", True)
+    if not isinstance(mono, bool):
+        raise InvalidSpecError(
+            f"column_handling[{column!r}] audio_mono {mono!r} must be True (channels averaged) "
+            "or False (every channel kept)"
+        )
+    return {"audio_sample_rate": None if rate is None else int(rate), "audio_mono": mono}
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def decoder_for(how: list[Any]) -> ImageDecoder | AudioDecoder | None:
+    """The decoder of a plan's file column (``[input_format, convert_to, options?]``), or
+    None when its files are handed over encoded, not decoded."""
+    options = how[2] if len(how) > 2 else {}
+    if how[1] == "image":
+        return ImageDecoder.from_options(options)
+    if how[1] == "audio":
+        return AudioDecoder.from_options(options)
+    return None
+
+
 def check_decoded_inputs(file_columns: dict[str, list[Any]], inputs: list[Any]) -> None:
-    """Refuse an IMAGE column whose signature input cannot hold its arrays.
+    """Refuse a decoded column whose signature input cannot hold its arrays.
 
     ``inputs`` are the function's input specs, in the order of the model columns; a decoded
-    column's spec must be a tensor feature whose fixed dimensions match the arrays' shape.
+    column's spec must be a tensor feature whose fixed dimensions match the arrays' shape
+    (and, for audio, whose type is FLOAT: the samples are float32).
     """
     by_name = {spec.name.lower(): spec for spec in inputs}
     for column, how in file_columns.items():
-        if how[1] != "image":
-            continue
+        decoder = decoder_for(how)
         spec = by_name.get(column.lower())
-        if spec is None:
+        if decoder is None or spec is None:
             continue
-        decoder = ImageDecoder.from_options(how[2] if len(how) > 2 else {})
         shape = getattr(spec, "shape", None)
+        if isinstance(decoder, AudioDecoder):
+            _check_audio(column, decoder, spec, shape)
+            continue
         wanted = f"FeatureSpec({spec.name!r}, DataType.UINT8, shape={decoder.shape})"
         if shape is None or len(shape) != 3:
             raise InvalidSpecError(
@@ -79,70 +120,19 @@ def check_decoded_inputs(file_columns: dict[str, list[Any]], inputs: list[Any]) 
                 )
 
 
-def _pillow() -> Any:
-    try:
-        from PIL import Image
-    except ImportError:
-        raise MissingExtraError("pillow", "images", "convert_to=FileEncoding.IMAGE") from None
-    return Image
-
-
-@dataclass(frozen=True)
-class ImageDecoder:
-    """Decodes one file's bytes to an ``H x W x C`` uint8 numpy array."""
-
-    mode: str = "RGB"
-    size: tuple[int, int] | None = None  # (height, width)
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> ImageDecoder:
-        size = options.get("image_size")
-        return cls(options.get("image_mode", "RGB"), None if size is None else tuple(size))  # type: ignore[arg-type]
-
-    @property
-    def channels(self) -> int:
-        return IMAGE_MODES[self.mode]
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """The arrays' shape; -1 for a dimension that varies from image to image."""
-        height, width = self.size if self.size is not None else (-1, -1)
-        return (height, width, self.channels)
-
-    def estimate(self, f: Any) -> int:
-        """The bytes of the decoded array of the image in open file ``f`` (rewound after).
-
-        From the requested size, else from the image's header; 0 when the header does not
-        parse (the file then fails to decode).
-        """
-        if self.size is not None:
-            return self.size[0] * self.size[1] * self.channels
-        image_module = _pillow()
-        try:
-            with image_module.open(f) as img:
-                width, height = img.size
-        except Exception:
-            return 0
-        finally:
-            f.seek(0)
-        return width * height * self.channels
-
-    def decode(self, data: bytes) -> Any:
-        import numpy as np
-
-        image_module = _pillow()
-        with image_module.open(io.BytesIO(data)) as img:
-            if self.size is not None:
-                height, width = self.size
-                if img.format == "JPEG":
-                    img.draft(self.mode, (width, height))
-                img = img.convert(self.mode) if img.mode != self.mode else img
-                if img.size != (width, height):
-                    img = img.resize((width, height), image_module.Resampling.BILINEAR)
-            else:
-                img = img.convert(self.mode) if img.mode != self.mode else img
-                img.load()
-            array = np.asarray(img, dtype=np.uint8)
-        if array.ndim == 2:
-            array = array[:, :, None]
-        return array
+def _check_audio(column: str, decoder: AudioDecoder, spec: Any, shape: Any) -> None:
+    wanted = f"FeatureSpec({spec.name!r}, DataType.FLOAT, shape={decoder.shape})"
+    what = "(samples,)" if decoder.mono else "(samples, channels)"
+    dtype = getattr(getattr(spec, "dtype", None), "name", None)
+    if shape is None or len(shape) != len(decoder.shape) or dtype != "FLOAT":
+        raise InvalidSpecError(
+            f"column_handling column {column!r} is decoded to float32 samples {what} "
+            f"(audio_mono={decoder.mono}), but the signature's input {spec!r} is not a "
+            f"{len(decoder.shape)}-dimensional FLOAT tensor: log the model with {wanted}"
+        )
+    if shape[0] != -1:
+        raise InvalidSpecError(
+            f"column_handling column {column!r} is decoded to float32 samples {what}, whose "
+            f"number varies from file to file, which does not fit the signature's input shape "
+            f"{tuple(shape)}: log the model with {wanted}"
+        )

@@ -19,6 +19,7 @@ RAW_BYTES = "raw_bytes"
 BASE64 = "base64"
 BASE64_DATA_URL = "base64_data_url"
 IMAGE = "image"  # decoded to an array by squall.batch.files.decode, not encoded here
+AUDIO = "audio"  # the same, to float32 samples
 ENCODINGS = (RAW_BYTES, BASE64, BASE64_DATA_URL)
 
 # (offset, magic bytes, MIME type); RIFF containers are told apart by bytes 8..12 below.

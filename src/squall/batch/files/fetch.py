@@ -9,8 +9,9 @@ A batch whose files do not fit the budget is handed to the model in smaller slic
 whose files are larger than the whole budget is read alone, when nothing else is held: a
 file is always handed over whole, so the largest file, encoded, must fit in memory.
 
-A file decoded to an array (``convert_to`` IMAGE) is granted its bytes plus its array's
-(from the requested size, else the image's header) and, once decoded, holds only the array.
+A file decoded to an array (``convert_to`` IMAGE or AUDIO) is granted its bytes plus what
+decoding holds (from the requested size, else the file's header: an image's array; audio's
+samples at the file's rate and the result) and, once decoded, holds only the array.
 
 With ``keep_going`` (``on_error="continue"``) a file that cannot be read or decoded does not
 end the run: its row gets a :class:`FileFailure` in place of the contents, which the worker
@@ -29,8 +30,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from squall.batch.files.decode import ImageDecoder
-from squall.batch.files.encoding import IMAGE, encode_file, encoded_size
+from squall.batch.files.decode import AudioDecoder, ImageDecoder, decoder_for
+from squall.batch.files.encoding import encode_file, encoded_size
 from squall.errors import InputFileError
 
 __all__ = ["ByteBudget", "FileFailure", "FileFetcher", "first_failure"]
@@ -216,11 +217,12 @@ class FileFetcher:
         self.stages = stages
         self.keep_going = keep_going
         self.encodings = {column: how[1] for column, how in file_columns.items()}
-        self.decoders = {
-            column: ImageDecoder.from_options(how[2] if len(how) > 2 else {})
-            for column, how in file_columns.items()
-            if how[1] == IMAGE
-        }
+        self.decoders: dict[str, ImageDecoder | AudioDecoder] = {}
+        for column, how in file_columns.items():
+            decoder = decoder_for(how)
+            if decoder is not None:
+                decoder.require()  # a missing library fails the worker, not every row
+                self.decoders[column] = decoder
         #: A column of the batches holding each row's input row number (rows reordered).
         self.row_column = row_column
         self.bytes_in_flight = bytes_in_flight or cfg.file_fetch_bytes
@@ -426,12 +428,16 @@ class _Run:
 class _DecodeError(Exception):
     """A file was read but did not decode; its cause is the decoder's error."""
 
+    what = "an image"  # what the file failed to decode as
 
-def _decode(decoder: ImageDecoder, data: bytes) -> Any:
+
+def _decode(decoder: ImageDecoder | AudioDecoder, data: bytes) -> Any:
     try:
         return decoder.decode(data)
     except Exception as exc:
-        raise _DecodeError(f"{type(exc).__name__}: {exc}") from exc
+        error = _DecodeError(f"{type(exc).__name__}: {exc}")
+        error.what = decoder.what
+        raise error from exc
 
 
 def _error(item: _Item, column: str, row: int) -> InputFileError:
@@ -442,7 +448,7 @@ def _error(item: _Item, column: str, row: int) -> InputFileError:
     elif isinstance(exc, IsADirectoryError):
         why = "it is a folder"
     elif isinstance(exc, _DecodeError):
-        done, why = "decoded as an image", str(exc)
+        done, why = f"decoded as {exc.what}", str(exc)
         exc = exc.__cause__ or exc
     else:
         why = f"{type(exc).__name__}: {exc}"

@@ -10,7 +10,6 @@ network while a job runs.
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from squall.errors import InvalidArgumentError
+from squall.media import ImageDecoder
 
 __all__ = [
     "ImageReader",
@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 Message = dict[str, Any]
+
+_RGB = ImageDecoder("RGB")
 
 
 def _plain(value: Any) -> Any:
@@ -159,18 +161,21 @@ class ImageReader:
         return bytes(data)
 
     def image(self, url: str, row: int) -> Any:
-        """The image as a PIL image; an unreadable one raises naming ``row``."""
+        """The image as an RGB PIL image; an unreadable one raises naming ``row``.
+
+        Decoded by the decoder jobs use for ``convert_to=FileEncoding.IMAGE`` (the same
+        pixels); handed over as a PIL image, whose layout processors never have to guess.
+        """
         data = self.read(url, row)
         from PIL import Image
 
         try:
-            img = Image.open(io.BytesIO(data))
-            img.load()
+            pixels = _RGB.decode(data)
         except Exception as exc:
             raise InvalidArgumentError(
                 f"row {row}: image {url[:80]!r} cannot be read: {exc}"
             ) from exc
-        return img.convert("RGB")
+        return Image.fromarray(pixels)
 
 
 def with_images(messages: list[Message], load: Callable[[str], Any]) -> list[Message]:
