@@ -15,9 +15,11 @@ import pytest
 
 from squall.batch.output import part_name
 from squall.batch.plan import JobPlan
+from squall.catalog import Catalog
 from squall.compute import warm
 from squall.compute.base import Event, EventKind, Executor, ExecutorContext
 from squall.model import custom_model, save_model
+from squall.stages import StageManager
 from tests.compute.plans import make_plan, write_shard
 from tests.compute.scripted import ScriptedExecutor
 from tests.e2e.jobtools import Sleepy, poll
@@ -62,7 +64,11 @@ def job(tmp_path: Path, model_dir: Path) -> Job:
         )
         for shard in range(3)
     ]
-    plan = make_plan(tmp_path, model_dir, params={"seconds": 0.0})
+    # Workers find the output by its stage path, through the workspace's stages.
+    stages = StageManager(home, Catalog(home / "catalog.db"))
+    stages.create("results")
+    out = stages.stage("results").full_path("out")
+    plan = make_plan(tmp_path, model_dir, params={"seconds": 0.0}, output_dir=out)
     return Job(home, plan, shards)
 
 

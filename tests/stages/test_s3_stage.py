@@ -47,6 +47,9 @@ def _write_every_way(stages: StageManager, tmp_path: Path) -> None:
     stages.put(str(local / "img0.png"), "@landing/w/renamed.png")
     stage.write_bytes("w/.part-0.tmp", b"part")
     stage.commit("w/.part-0.tmp", "w/part-0.parquet")  # a server-side copy
+    stage.put_if_absent(local / "img1.png", "w/once.png")  # a conditional write
+    stage.write_bytes("w/.part-1.tmp", b"part")
+    stage.commit_part("w/.part-1.tmp", "w/part-1.parquet")
     (tmp_path / "big.bin").write_bytes(os.urandom(11 * 2**20))
     stages.put(str(tmp_path / "big.bin"), "@landing/w/big.bin")  # a multipart upload
 
@@ -66,7 +69,7 @@ def test_sse_kms_on_every_object_written(
     assert (info.encryption, info.kms_key_id) == ("AWS_SSE_KMS", key_arn)
     _write_every_way(stages, tmp_path)
     keys = _every_key(s3, "kms/")
-    assert "kms/w/big.bin" in keys and "kms/w/part-0.parquet" in keys and len(keys) == 8
+    assert "kms/w/big.bin" in keys and "kms/w/part-1.parquet" in keys and len(keys) == 10
     for key in keys:
         algorithm, used_key = _encryption_of(s3, key)
         assert algorithm == "aws:kms", key
@@ -83,7 +86,7 @@ def test_sse_s3_on_every_object_written(stages: StageManager, s3: S3Server, tmp_
     )
     _write_every_way(stages, tmp_path)
     keys = _every_key(s3, "sse/")
-    assert len(keys) == 8
+    assert len(keys) == 10
     assert {key: _encryption_of(s3, key) for key in keys} == {key: ("AES256", None) for key in keys}
     assert stages.stage("landing").read_bytes("w/big.bin") == (tmp_path / "big.bin").read_bytes()
 

@@ -47,6 +47,7 @@ def test_missing_files_name_the_stage_path(any_stage: Stage, tmp_path: Path) -> 
         lambda: any_stage.info_of("no/such.png"),
         lambda: any_stage.get("no/such.png", tmp_path / "never-written"),
         lambda: any_stage.commit("no/tmp.png", "no/final.png"),
+        lambda: any_stage.commit_part("no/tmp.png", "no/final.png"),
     ):
         with pytest.raises(FileNotFoundError) as info:
             call()
@@ -129,6 +130,26 @@ def test_commit_moves_a_finished_file(any_stage: Stage) -> None:
     any_stage.write_bytes("out/.part-0.tmp", b"newer")
     any_stage.commit("out/.part-0.tmp", "out/part-0.parquet")  # replaces
     assert any_stage.read_bytes("out/part-0.parquet") == b"newer"
+
+
+def test_commit_part_publishes_once_and_the_second_commit_loses(any_stage: Stage) -> None:
+    any_stage.write_bytes("out/.part-0.a.tmp", b"first")
+    assert any_stage.commit_part("out/.part-0.a.tmp", "out/part-0.parquet") is True
+    any_stage.write_bytes("out/.part-0.b.tmp", b"second")
+    assert any_stage.commit_part("out/.part-0.b.tmp", "out/part-0.parquet") is False
+    assert any_stage.read_bytes("out/part-0.parquet") == b"first"  # left intact
+    assert sorted(any_stage.list_paths("out")) == ["out/part-0.parquet"]  # no temp left
+
+
+def test_put_if_absent_stores_once(any_stage: Stage, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_bytes(b"first")
+    second.write_bytes(b"second")
+    assert any_stage.put_if_absent(first, "out/part-1.parquet") is True
+    assert any_stage.put_if_absent(second, "out/part-1.parquet") is False
+    assert any_stage.read_bytes("out/part-1.parquet") == b"first"
+    assert sorted(any_stage.list_paths("out")) == ["out/part-1.parquet"]
+    assert second.read_bytes() == b"second"  # the local file is the caller's
 
 
 def test_pyarrow_reads_through_the_stage_filesystem(any_stage: Stage) -> None:

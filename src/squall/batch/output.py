@@ -3,12 +3,13 @@
 Lifecycle, in the order the job drives it:
 
 1. ``prepare`` (client, before anything is written): apply the save mode.
-2. ``PartWriter`` (worker, per shard): stream batches into a temporary file next to the final
-   one (a dot-file ending ``.tmp``, which readers skip), then ``commit`` publishes it as
-   ``part-<shard>.parquet``. The name depends only on the shard, so a retried shard can never
-   leave two copies; and the first commit wins: publishing is a hard link that fails when
-   the part exists, so a worker of an earlier attempt that is still running (a zombie) can
-   never replace a committed part.
+2. ``PartWriter`` (worker, per shard): stream batches into a temporary file (a dot-file
+   ending ``.tmp``, which readers skip), then ``commit`` publishes it as
+   ``part-<shard>.parquet`` through the stage (``batch/sink.py``). The name depends only on
+   the shard, so a retried shard can never leave two copies; and the first commit wins: the
+   stage publishes a name only once (a hard link that fails when the part exists, on S3 a
+   conditional write), so a worker of an earlier attempt that is still running (a zombie)
+   can never replace a committed part.
 3. ``write_success`` (supervisor, once every shard is committed and checked): ``_SUCCESS``
    is last. Temporary files of killed attempts are removed before it.
 """
@@ -21,8 +22,9 @@ import os
 import sys
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,12 +43,12 @@ __all__ = [
     "ERROR_COLUMN",
     "SUCCESS_FILE",
     "PartWriter",
-    "check_parts",
     "output_dir",
     "part_counts",
     "part_name",
     "prepare_output",
     "remove_temp_parts",
+    "temp_part_name",
     "to_output_table",
     "write_success",
 ]
@@ -59,6 +61,11 @@ ERROR_COLUMN = "_ERROR"
 
 def part_name(shard: int) -> str:
     return f"part-{shard:06d}.parquet"
+
+
+def temp_part_name(shard: int) -> str:
+    """A unique name for one attempt's unfinished part: a dot-file ending ``.tmp``."""
+    return f".{part_name(shard)}.{uuid.uuid4().hex}.tmp"
 
 
 def output_dir(stages: StageManager, location: str) -> Path:
@@ -172,11 +179,20 @@ class PartWriter:
     """
 
     def __init__(
-        self, folder: Path, shard: int, group_rows: int = 65_536, group_bytes: int = 32 << 20
+        self,
+        folder: Path,
+        shard: int,
+        group_rows: int = 65_536,
+        group_bytes: int = 32 << 20,
+        *,
+        publish: Callable[[Path], bool] | None = None,
     ) -> None:
+        # ``folder`` holds the temporary file; ``publish`` gives it its final name through
+        # the stage (by default the local stage over ``folder``: a link-if-absent).
         self.folder = folder
         self.final = folder / part_name(shard)
-        self.tmp = folder / f".{part_name(shard)}.{uuid.uuid4().hex}.tmp"
+        self.tmp = folder / temp_part_name(shard)
+        self._publish = publish if publish is not None else _publish_in_folder(folder, shard)
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._held: list[pa.Table] = []
@@ -226,7 +242,7 @@ class PartWriter:
             self._writer.close()
             self._writer = None
         try:
-            return _publish(self.tmp, self.final)
+            return self._publish(self.tmp)
         finally:
             self.tmp.unlink(missing_ok=True)
 
@@ -238,22 +254,18 @@ class PartWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def _publish(tmp: Path, final: Path) -> bool:
-    """Give ``tmp`` the name ``final`` unless ``final`` exists; atomic where links exist."""
-    try:
-        os.link(tmp, final)
-        return True
-    except FileExistsError:
-        return False
-    except OSError:
-        # A file system without hard links: check, then rename (a narrow race, not atomic).
-        if final.exists():
-            return False
-        os.replace(tmp, final)
-        return True
+def _publish_in_folder(folder: Path, shard: int) -> Callable[[Path], bool]:
+    """Publish a temporary file of ``folder`` as the shard's part, first commit winning."""
+
+    def publish(tmp: Path) -> bool:
+        from squall.stages.internal import InternalStage
+
+        return InternalStage.for_folder(folder).commit_part(tmp.name, part_name(shard))
+
+    return publish
 
 
-def part_counts(path: Path) -> tuple[int, int]:
+def part_counts(path: Path | IO[bytes]) -> tuple[int, int]:
     """A committed part's rows and error rows (non-null ``_ERROR``), read from the file."""
     meta = pq.read_metadata(path)
     rows = meta.num_rows
@@ -261,20 +273,6 @@ def part_counts(path: Path) -> tuple[int, int]:
         return rows, 0
     column = pq.read_table(path, columns=[ERROR_COLUMN]).column(0)
     return rows, rows - column.null_count
-
-
-def check_parts(folder: Path, shard_rows: dict[int, int], *, per_row: bool) -> str | None:
-    """What is wrong with a job's committed parts, or None: one part per shard, and with
-    ``per_row`` (one output row per input row) as many rows as the shard has."""
-    for shard, rows in sorted(shard_rows.items()):
-        path = folder / part_name(shard)
-        if not path.exists():
-            return f"{path.name} is missing"
-        if per_row:
-            found = pq.read_metadata(path).num_rows
-            if found != rows:
-                return f"{path.name} holds {found} rows, its shard {rows}"
-    return None
 
 
 def remove_temp_parts(folder: Path, shard: int | None = None) -> list[str]:

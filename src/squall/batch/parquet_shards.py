@@ -9,6 +9,7 @@ a file that changed after ``run_batch`` fails its shard with ``InputChangedError
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 from squall.batch.shards import ParquetRowGroups, parse_shard_ref, shard_record
 from squall.batch.staging import ShardInfo
 from squall.errors import InputChangedError
+from squall.stages.urls import local_path, open_url, url_stat
 
 __all__ = ["parquet_in_place", "read_parquet_ref", "reference_shards"]
 
@@ -94,15 +96,18 @@ def read_parquet_ref(ref: ParquetRowGroups | str, batch_rows: int) -> Iterator[p
         ref = parsed
     path = ref.path
     try:
-        stat = os.stat(path)
+        size, mtime_ns = url_stat(path)
     except FileNotFoundError as exc:
         raise InputChangedError(f"input file {path} was removed after the job started") from exc
-    if stat.st_size != ref.size or stat.st_mtime_ns != ref.mtime_ns:
+    if size != ref.size or mtime_ns != ref.mtime_ns:
         raise InputChangedError(
             f"input file {path} changed after the job started (size {ref.size} -> "
-            f"{stat.st_size}); run the job again to read its new contents"
+            f"{size}); run the job again to read its new contents"
         )
-    with pq.ParquetFile(path) as reader:
+    local = local_path(path)
+    with contextlib.ExitStack() as stack:
+        source = local if local is not None else stack.enter_context(open_url(path))
+        reader = stack.enter_context(pq.ParquetFile(source))
         yield from reader.iter_batches(
             batch_size=batch_rows, row_groups=list(ref.row_groups), use_threads=False
         )

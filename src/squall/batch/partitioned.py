@@ -20,6 +20,7 @@ from squall.batch.partition import partition_spans, same_key
 from squall.batch.plan import JobPlan
 from squall.batch.rebatch import rebatch
 from squall.batch.results import ShardResult
+from squall.batch.shards import ipc_source
 from squall.batch.sink import PartSink
 
 
@@ -88,7 +89,7 @@ def run_partitioned_shard(
     column = runner.plan.partition_column
     writer = runner.sink.open_part(shard)
     try:
-        with pa.memory_map(path, "r") as source:
+        with ipc_source(path) as source:
             table = pa.ipc.open_file(source).read_all()
             key_field = [table.schema.field(column)] if column is not None else []
             spans = (

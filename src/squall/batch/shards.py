@@ -2,17 +2,55 @@
 
 A shard is either an Arrow IPC file that staging wrote (``IpcShard``) or a run of row groups
 of a Parquet file read in place (``ParquetRowGroups``, see ``batch/parquet_shards.py``). The
-catalog keeps each as text (a path, or a JSON object); ``parse_shard_ref`` is the one place
-that tells them apart.
+catalog keeps each as text (an address, or a JSON object); ``parse_shard_ref`` is the one
+place that tells them apart.
+
+A reference's ``path`` is an address (``squall.stages.urls``): a local path, read through a
+memory map or as a plain file, or an fsspec URL (``s3://bucket/key``), read through fsspec,
+so a worker that does not see the workspace can read a shard that lies where it can reach.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-__all__ = ["IpcShard", "ParquetRowGroups", "ShardRef", "parse_shard_ref", "shard_record"]
+from squall.stages.urls import local_path, open_url, url_stat
+
+__all__ = [
+    "IpcShard",
+    "ParquetRowGroups",
+    "ShardRef",
+    "ipc_source",
+    "parse_shard_ref",
+    "shard_record",
+]
+
+
+def _exists(address: str) -> bool:
+    try:
+        url_stat(address)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def ipc_source(address: str) -> Iterator[Any]:
+    """A random-access source over an Arrow IPC file: memory-mapped when local."""
+    import pyarrow as pa
+
+    path = local_path(address)
+    if path is not None:
+        with pa.memory_map(path, "r") as source:
+            yield source
+    else:
+        with open_url(address) as f:
+            yield f
+
 
 _PARQUET_KEY = "parquet_ref"
 
@@ -24,7 +62,7 @@ class IpcShard:
     path: str
 
     def exists(self) -> bool:
-        return Path(self.path).exists()
+        return _exists(self.path)
 
 
 @dataclass(frozen=True)
@@ -37,7 +75,7 @@ class ParquetRowGroups:
     mtime_ns: int
 
     def exists(self) -> bool:
-        return Path(self.path).exists()
+        return _exists(self.path)
 
 
 ShardRef = IpcShard | ParquetRowGroups

@@ -27,10 +27,11 @@ from squall.batch.parquet_shards import read_parquet_ref
 from squall.batch.plan import JobPlan
 from squall.batch.rebatch import rebatch
 from squall.batch.results import ShardResult
-from squall.batch.shards import ParquetRowGroups, ShardRef, parse_shard_ref
+from squall.batch.shards import ParquetRowGroups, ShardRef, ipc_source, parse_shard_ref
 from squall.batch.sink import PartSink
 from squall.errors import ModelOutputError
 from squall.model.resources import Resources
+from squall.stages.urls import fetch_folder, open_url
 
 __all__ = ["ShardResult", "ShardRunner", "parse_kill_points", "read_shard_batches", "shard_schema"]
 
@@ -87,7 +88,7 @@ def read_shard_batches(ref: ShardRef | str, batch_rows: int) -> Iterator[pa.Reco
     if isinstance(ref, ParquetRowGroups):
         yield from read_parquet_ref(ref, batch_rows)
         return
-    with pa.memory_map(ref.path, "r") as source:
+    with ipc_source(ref.path) as source:
         reader = pa.ipc.open_file(source)
         runs = ((reader.get_batch(i), False) for i in range(reader.num_record_batches))
         yield from rebatch(runs, batch_rows)
@@ -100,8 +101,9 @@ def shard_schema(ref: ShardRef | str) -> pa.Schema:
     if isinstance(ref, ParquetRowGroups):
         import pyarrow.parquet as pq
 
-        return pq.read_schema(ref.path)
-    with pa.memory_map(ref.path, "r") as source:
+        with open_url(ref.path) as f:
+            return pq.read_schema(f)
+    with ipc_source(ref.path) as source:
         return pa.ipc.open_file(source).schema.remove_metadata()
 
 
@@ -121,7 +123,8 @@ class ShardRunner:
 
         self.plan = plan
         self.stages = stages
-        self.model = load_model(Path(plan.model_path), resources)
+        # The model's address: its folder, or a URL whose folder is fetched once.
+        self.model = load_model(fetch_folder(plan.model_path), resources)
         self.function = self.model.manifest.functions[plan.function]
         # The function, bound once to its params: per batch, only the call remains.
         self.stream = self.model.call_mode == "stream"
@@ -131,7 +134,7 @@ class ShardRunner:
             self.call = self.model.bind(plan.function, plan.params)
         self.output_fields = [_output_field(s) for s in self.function.signature.outputs]
         self.output_dir = Path(plan.output_dir)
-        self.sink = PartSink(plan.output_dir)
+        self.sink = PartSink.of_plan(plan, stages)
         self.keep_going = plan.on_error == "continue"
         self.shard_error_rows = 0
         # the columns each part adds to the input's: outputs, then _ERROR with "continue"

@@ -318,9 +318,9 @@ class Supervisor:
                     self.executor.shutdown(grace=0.1)
             if final != st.DONE:  # whatever the end: no worker writes now, so none is listed
                 with contextlib.suppress(Exception):
-                    from squall.batch.output import remove_temp_parts
+                    from squall.batch.sink import PartSink
 
-                    remove_temp_parts(Path(self.plan.output_dir))
+                    PartSink(self.plan.output_dir).discard_attempts()
             with contextlib.suppress(Exception):
                 self._flush_progress(force=True)
             heartbeat.stopped.set()

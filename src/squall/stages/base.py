@@ -263,6 +263,30 @@ class Stage(ABC):
         except FileNotFoundError as exc:
             raise missing_file(self.stage_path(tmp_rel), exc) from exc
 
+    # --- publishing a file once ----------------------------------------------------------
+    # Output parts are published with these: the first file to take a name keeps it, a
+    # later one (a retried or zombie attempt's) is refused and leaves it intact. A kind
+    # that can do it atomically overrides them (internal: a hard link; S3: a conditional
+    # write); the generic versions check, then write, and are best-effort: two writers
+    # racing between the check and the write may both succeed, the later one's file kept.
+
+    def commit_part(self, tmp_rel: str, final_rel: str) -> bool:
+        """Give the file ``tmp_rel`` the name ``final_rel`` unless a file has it already;
+        True when this call published it. The temporary file is gone either way."""
+        if self.is_file(final_rel):
+            self.fs.rm(self.full_path(tmp_rel))
+            return False
+        self.commit(tmp_rel, final_rel)
+        return True
+
+    def put_if_absent(self, local_path: str | Path, rel: str) -> bool:
+        """Upload a local file to ``rel`` unless a file is there already; True when this
+        call stored it (the local file is left as it is)."""
+        if self.is_file(rel):
+            return False
+        self.put(local_path, rel)
+        return True
+
 
 def _modified(info: dict[str, Any]) -> datetime:
     """The modification time in an fsspec info dict, whatever the filesystem calls it."""

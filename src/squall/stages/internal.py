@@ -70,6 +70,15 @@ class InternalStage(Stage):
             )
         return None
 
+    @classmethod
+    def for_folder(cls, folder: str | Path) -> InternalStage:
+        """A nameless stage over a plain local folder (a worker's own output folder, say),
+        for code that addresses files through a stage."""
+        stage = cls(StageInfo("folder", cls.kind), Path(folder))
+        stage._folder = os.path.abspath(folder)
+        stage._root = os.path.realpath(stage._folder)
+        return stage
+
     def on_create(self) -> None:
         os.makedirs(self._root, exist_ok=True)
 
@@ -244,10 +253,51 @@ class InternalStage(Stage):
         except FileNotFoundError as exc:
             raise missing_file(self.stage_path(tmp_rel), exc) from exc
 
+    def commit_part(self, tmp_rel: str, final_rel: str) -> bool:
+        tmp, final = self.full_path(tmp_rel), self.full_path(final_rel)
+        try:
+            return link_if_absent(tmp, final)
+        except FileNotFoundError as exc:
+            if not os.path.exists(tmp):
+                raise missing_file(self.stage_path(tmp_rel), exc) from exc
+            raise
+        finally:
+            _unlink_quietly(tmp)
+
+    def put_if_absent(self, local_path: str | Path, rel: str) -> bool:
+        final = self.full_path(rel)
+        if os.path.exists(final):
+            return False
+        tmp = self._tmp_name(final)
+        try:
+            shutil.copyfile(local_path, tmp)
+            return link_if_absent(tmp, final)
+        finally:
+            _unlink_quietly(tmp)
+
     def _tmp_name(self, final: str) -> str:
         folder, base = os.path.split(final)
         os.makedirs(folder, exist_ok=True)
         return os.path.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def link_if_absent(tmp: str, final: str) -> bool:
+    """Give the file ``tmp`` the name ``final`` too, unless ``final`` exists: a hard link,
+    which is atomic (the first of two racing calls wins). On a file system without hard
+    links: check, then rename (a narrow race, not atomic)."""
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    try:
+        os.link(tmp, final)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        if not os.path.exists(tmp):
+            raise
+        if os.path.exists(final):
+            return False
+        os.replace(tmp, final)
+        return True
 
 
 def _unlink_quietly(path: str) -> None:

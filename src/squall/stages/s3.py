@@ -20,7 +20,7 @@ import builtins
 import contextlib
 import errno
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -295,6 +295,53 @@ class S3Stage(Stage):
         """Copy to the final name (S3 has no rename), then delete the temporary object."""
         with self._errors(tmp_rel):
             super().commit(tmp_rel, final_rel)
+
+    # Publishing once: a conditional write (``If-None-Match: *``), so S3 itself refuses the
+    # second of two writers of a name, however close they race.
+
+    def put_if_absent(self, local_path: str | Path, rel: str) -> bool:
+        with self._errors(rel):
+            return self._create(rel, lambda full: self.fs.put_file(
+                str(local_path), full, mode="create"
+            ))  # fmt: skip
+
+    def commit_part(self, tmp_rel: str, final_rel: str) -> bool:
+        """Read the temporary object, write it under the final name if none is there, then
+        delete it (S3 has no rename; output parts are written locally and published with
+        :meth:`put_if_absent`, so this path is for callers that staged the file here)."""
+        with self._errors(tmp_rel):
+            data = self.fs.cat_file(self.full_path(tmp_rel))
+        try:
+            with self._errors(final_rel):
+                return self._create(final_rel, lambda full: self.fs.pipe_file(
+                    full, data, mode="create"
+                ))  # fmt: skip
+        finally:
+            with contextlib.suppress(OSError), self._errors(tmp_rel):
+                self.fs.rm_file(self.full_path(tmp_rel))
+
+    def _create(self, rel: str, write: Callable[[str], Any]) -> bool:
+        """``write`` the object of ``rel`` with ``If-None-Match: *``; False when one exists."""
+        full = self.full_path(rel)
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                write(full)
+                return True
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                # Two conditional writes of one key in flight: S3 answers the later 409
+                # ConditionalRequestConflict; once the first lands, the retry is refused.
+                code = _s3_code(exc)
+                if code == "PreconditionFailed":  # the same refusal, not typed as such
+                    return False
+                conflict = code == "ConditionalRequestConflict"
+                if not conflict or attempt == _CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+
+_CONFLICT_RETRIES = 5
 
 
 class _TranslatingFile:
