@@ -215,7 +215,8 @@ class RayWorker:
             plan[key] = os.path.join(self._local, sub)
         os.makedirs(os.path.join(self._local, "in"), exist_ok=True)
         if plan.get("file_columns"):
-            self._files = ShippedFiles(os.path.join(self._local, "files"))
+            output = (plan["output_location"], plan["output_dir"])
+            self._files = ShippedFiles(os.path.join(self._local, "files"), output)
         return json.dumps(plan)
 
     def _install_log(self) -> None:

@@ -38,22 +38,28 @@ def _shard_table(ref: Any, columns: list[str] | None = None) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from squall.batch.shards import IpcShard
+    from squall.batch.shards import IpcShard, ipc_source
+    from squall.stages.urls import local_path, open_url
 
     if isinstance(ref, IpcShard):
-        with pa.memory_map(ref.path) as source:
+        with ipc_source(ref.path) as source:
             table = pa.ipc.open_file(source).read_all()
         return table.select(columns) if columns is not None else table
-    return pq.ParquetFile(ref.path).read_row_groups(list(ref.row_groups), columns=columns)
+    with contextlib.ExitStack() as stack:
+        local = local_path(ref.path)
+        source = local if local is not None else stack.enter_context(open_url(ref.path))
+        reader = stack.enter_context(pq.ParquetFile(source))
+        return reader.read_row_groups(list(ref.row_groups), columns=columns)
 
 
 def shard_bytes(ref: Any) -> bytes:
     """A shard's rows as Arrow IPC file bytes."""
     from squall.batch.shards import IpcShard
+    from squall.stages.urls import open_url
 
     if isinstance(ref, IpcShard):
-        with open(ref.path, "rb") as fh:
-            return fh.read()
+        with open_url(ref.path) as fh:
+            return bytes(fh.read())
     import pyarrow as pa
 
     table = _shard_table(ref)
@@ -93,9 +99,11 @@ class ShippedFiles:
     """Stands in for the workspace's stages on a worker that cannot see them: the files of
     each shard, written to a local folder when the shard arrives and removed after it."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, output: tuple[str, str] | None = None) -> None:
         self.folder = folder
         self._files: dict[str, str | BaseException] = {}  # stage path -> local copy or error
+        # The job's output location, and the local folder the worker writes its parts to.
+        self._output = output
         os.makedirs(folder, exist_ok=True)
 
     def add(self, key: str, files: dict[str, bytes | BaseException]) -> None:
@@ -123,8 +131,13 @@ class ShippedFiles:
                 }
                 shutil.rmtree(gone, ignore_errors=True)
 
-    # The two calls of a StageManager and a Stage that file columns use.
-    def resolve(self, path: str) -> tuple[ShippedFiles, str]:
+    # The calls of a StageManager and a Stage that file columns use; the output location
+    # resolves to the worker's local output folder (see squall.batch.sink.PartSink.of_plan).
+    def resolve(self, path: str) -> tuple[Any, str]:
+        if self._output is not None and str(path) == self._output[0]:
+            from squall.stages.internal import InternalStage
+
+            return InternalStage.for_folder(self._output[1]), ""
         return self, str(path)
 
     def open(self, rel: str, mode: str = "rb") -> IO[Any]:
