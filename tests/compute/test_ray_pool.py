@@ -88,10 +88,11 @@ def test_a_job_on_a_ray_pool_gives_exact_output_and_frees_the_cluster(
     assert "on node 127.0.0.1/" in logs and "[node 127.0.0.1/" in logs
     listed = jobs.list_jobs(session=session)
     assert listed.loc[listed["name"] == job.name, "compute_pool"].tolist() == ["cluster"]
-    # The actors' pids are on record, as local workers' are: those their logs name.
+    # The actors' pids are on record, as local workers' are: those their logs name (an
+    # actor still starting when the last shard was done may have been ended unrecorded).
     pids = job.info()["worker_pids"]
-    assert sorted(pids) == sorted(int(p) for p in re.findall(r"ready \(pid (\d+)\)", logs))
-    assert len(pids) == 2 and job.pids()[1:] == pids
+    ready = {int(p) for p in re.findall(r"ready \(pid (\d+)\)", logs)}
+    assert pids and set(pids) <= ready and job.pids()[1:] == pids
     poll(lambda: _all_free(ray_cluster.address), 60, "the cluster's CPUs free again")
     poll(lambda: not alive(pids), 60, "the actors' processes gone")
 
