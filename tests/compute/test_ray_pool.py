@@ -24,6 +24,7 @@ from squall.model import custom_model
 from squall.registry import Registry
 from tests.e2e.jobtools import Sleepy, alive, poll, success_file
 from tests.e2e.models import frame
+from tests.e2e.test_files import Size
 from tests.raycluster import RayCluster, add_node, cluster_processes, need_ray, stop_node
 
 
@@ -223,12 +224,6 @@ def test_one_job_runs_its_shards_on_two_nodes(
     finally:
         stop_node(node)
     poll(lambda: _alive_nodes(ray_cluster.address) == 1, 60, "the second node gone")
-
-
-class Size(custom_model.CustomModel):
-    @custom_model.inference_api
-    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"nbytes": [-1 if b is None else len(b) for b in X["doc"]]})
 
 
 def test_file_columns_reach_workers_that_cannot_see_the_workspace(
