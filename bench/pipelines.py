@@ -8,6 +8,10 @@ Prints one line ``RESULT {json}`` with the times measured inside the process. Pi
   T-daft          Daft read_parquet -> @daft.cls batch method (predict_proba) -> write_parquet
   T-squall-stage  run_batch over session.read.parquet("@bench/tabular_N/")
   T-squall-sql    run_batch over session.sql("SELECT * FROM bench_tabular_N") (a view on the files)
+  T-squall-ray    T-squall-stage on a Ray compute pool: a local head (127.0.0.1, one CPU per core)
+                  started by the pipeline before the timed call; workers see the workspace
+  T-squall-ray-ship  the same without a shared file system: shards, model and parts through
+                  Ray's object store
   T-ray           ray.data read_parquet -> map_batches (task pool, one task per core) -> write_parquet
   F-limit         read, Pillow decode, colour model, one forked process per core
   F-squall        run_batch over list_stage_files("@bench/images/"), RAW_BYTES file column
@@ -310,7 +314,22 @@ def _squall_job(
     first = _first_batch_times(job.get_logs())
     if first:
         timings["first_batch_s"] = min(first) - t_call
+    _shard_figures(job, os.path.join(a.data, "ws", "stages", STAGE, "out", a.label), timings)
     return int(row["rows_done"])
+
+
+def _shard_figures(job: Any, out: str, timings: dict[str, Any]) -> None:
+    """Per shard: the count, its rows, the seconds of its attempt and the size of its part."""
+    import statistics
+
+    done = [a for a in job.shard_attempts() if a["status"] == "DONE" and a["ended"]]
+    timings["shards"] = len(job.shards())
+    if done:
+        timings["shard_rows"] = statistics.median(a["rows"] or 0 for a in done)
+        timings["shard_s"] = statistics.median(a["ended"] - a["started"] for a in done)
+    parts = [e.stat().st_size for e in os.scandir(out) if e.name.startswith("part-")]
+    if parts:
+        timings["part_mb"] = statistics.median(parts) / 2**20
 
 
 def _first_batch_times(logs: str) -> list[float]:
@@ -340,6 +359,27 @@ def run_t_squall(a: argparse.Namespace, timings: dict[str, Any], sql: bool) -> i
     else:
         X = a.session.read.parquet(tabular_stage_path(a.rows))
     return _squall_job(a, timings, TAB_MODEL, X, job={"function_name": "predict_proba"})
+
+
+def run_t_squall_ray(a: argparse.Namespace, timings: dict[str, Any], shared_fs: bool) -> int:
+    """T-squall-stage on a Ray pool of this machine; the cluster starts before the timed
+    call (run_batch -> first batch is measured on a running cluster) and stops after."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.raycluster import start_cluster, stop_cluster
+
+    t = time.time()
+    cluster = start_cluster(num_cpus=_cores())
+    timings["ray_init_s"] = time.time() - t
+    try:
+        a.session.drop_compute_pool("bench-ray", missing_ok=True)
+        a.session.create_compute_pool("bench-ray", address=cluster.address, shared_fs=shared_fs)
+        X = a.session.read.parquet(tabular_stage_path(a.rows))
+        job = {"function_name": "predict_proba"}
+        return _squall_job(a, timings, TAB_MODEL, X, job=job, compute_pool="bench-ray")
+    finally:
+        t = time.time()
+        stop_cluster(cluster)
+        timings["ray_shutdown_s"] = time.time() - t
 
 
 def run_f_squall(a: argparse.Namespace, timings: dict[str, Any], decoded: bool = False) -> int:
@@ -407,6 +447,8 @@ def main() -> None:
         rows = run_t_squall(a, timings, sql=False)
     elif a.name == "T-squall-sql":
         rows = run_t_squall(a, timings, sql=True)
+    elif a.name in ("T-squall-ray", "T-squall-ray-ship"):
+        rows = run_t_squall_ray(a, timings, shared_fs=a.name == "T-squall-ray")
     elif a.name == "T-ray":
         run_t_ray(a, timings)
     elif a.name == "F-limit":

@@ -9,6 +9,7 @@ cluster's session files live in a folder of its own.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -77,52 +78,105 @@ def need_ray() -> None:
         pytest.skip("Ray is not installed (the 'ray' extra)")
 
 
+def _node_ports() -> dict[str, int]:
+    """Free loopback ports for one node's processes, by their ``RayParams`` names."""
+    names = (
+        "node_manager_port",
+        "object_manager_port",
+        "dashboard_agent_listen_port",
+        "metrics_agent_port",
+        "metrics_export_port",
+        "runtime_env_agent_port",
+        "min_worker_port",
+    )
+    ports = dict(zip(names, _free_ports(len(names)), strict=True))
+    ports["max_worker_port"] = ports["min_worker_port"] + 200
+    return ports
+
+
+# `ray start` flags of RayParams' port fields.
+_FLAGS = {"metrics_agent_port": "dashboard-agent-grpc-port"}
+
+# A node joining the cluster at argv[1] with RayParams argv[2] (JSON), until SIGTERM. Ray's
+# `ray start --address` refuses to join with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (which keeps
+# every address on loopback), so the node is started as ray.cluster_utils starts its nodes.
+_NODE = """
+import json, signal, sys, threading
+from ray._private.node import Node
+from ray._private.parameter import RayParams
+
+params = RayParams(gcs_address=sys.argv[1], **json.loads(sys.argv[2]))
+node = Node(params, head=False, shutdown_at_exit=False, spawn_reaper=True)
+print("node started", flush=True)
+
+def end(*_):
+    node.kill_all_processes(check_alive=False, allow_graceful=True)
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, end)
+threading.Event().wait()
+"""
+
+
+def _start(cmd: list[str], log_path: str, ports: list[int]) -> int:
+    """Run ``cmd`` (a node, in the foreground); its pid once ``ports`` listen."""
+    log = open(log_path, "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        cmd, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.close()
+    deadline = time.monotonic() + 120
+    while not all(_listening(p) for p in ports):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            text = Path(log_path).read_text()
+            stop_node(proc.pid)
+            raise RuntimeError(f"a test Ray node did not start:\n{text[-3000:]}")
+        time.sleep(0.2)
+    return proc.pid
+
+
 def start_cluster(num_cpus: int = 2) -> RayCluster:
     need_ray()
-    gcs, manager, objects, agent, agent_grpc, metrics, env_agent = _free_ports(7)
-    low = _free_ports(1)[0]
+    gcs = _free_ports(1)[0]
     temp_dir = tempfile.mkdtemp(prefix="sqray")  # short: Ray's socket paths are length-bound
-    ray_cli = str(Path(sys.executable).with_name("ray"))
+    ports = _node_ports()
     cmd = [
-        ray_cli,
+        str(Path(sys.executable).with_name("ray")),
         "start",
         "--head",
         "--block",
         "--node-ip-address=127.0.0.1",
         f"--port={gcs}",
-        f"--node-manager-port={manager}",
-        f"--object-manager-port={objects}",
-        f"--dashboard-agent-listen-port={agent}",
-        f"--dashboard-agent-grpc-port={agent_grpc}",
-        f"--metrics-export-port={metrics}",
-        f"--runtime-env-agent-port={env_agent}",
-        f"--min-worker-port={low}",
-        f"--max-worker-port={low + 200}",
+        *(f"--{_FLAGS.get(k, k.replace('_', '-'))}={v}" for k, v in ports.items()),
         f"--num-cpus={num_cpus}",
         "--include-dashboard=false",
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
     ]
-    log = open(os.path.join(temp_dir, "start.log"), "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        cmd, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    log.close()
-    cluster = RayCluster(f"127.0.0.1:{gcs}", proc.pid, temp_dir)
-    deadline = time.monotonic() + 120
-    while not _listening(gcs) or not _listening(manager):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            text = Path(temp_dir, "start.log").read_text()
-            stop_cluster(cluster)
-            raise RuntimeError(f"the test Ray cluster did not start:\n{text[-3000:]}")
-        time.sleep(0.2)
-    return cluster
-
-
-def stop_cluster(cluster: RayCluster) -> None:
-    """End the cluster's processes: the ``ray start`` process and its children, by pid."""
+    log_path = os.path.join(temp_dir, "start.log")
     try:
-        root = psutil.Process(cluster.pid)
+        pid = _start(cmd, log_path, [gcs, ports["node_manager_port"]])
+    except RuntimeError:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    return RayCluster(f"127.0.0.1:{gcs}", pid, temp_dir)
+
+
+def add_node(cluster: RayCluster, num_cpus: int = 1) -> int:
+    """Another node of ``cluster`` on this machine (a second raylet, its own node id); its
+    pid, for :func:`stop_node`."""
+    ports = _node_ports()
+    params = {"node_ip_address": "127.0.0.1", "num_cpus": num_cpus, "num_gpus": 0, **ports}
+    count = len(list(Path(cluster.temp_dir).glob("node-*.log")))
+    cmd = [sys.executable, "-c", _NODE, cluster.address, json.dumps(params)]
+    log_path = os.path.join(cluster.temp_dir, f"node-{count}.log")
+    return _start(cmd, log_path, [ports["node_manager_port"]])
+
+
+def stop_node(pid: int) -> None:
+    """End a ``ray start`` process (a node) and its children, by pid."""
+    try:
+        root = psutil.Process(pid)
         family = [*root.children(recursive=True), root]
     except psutil.NoSuchProcess:
         family = []
@@ -134,6 +188,11 @@ def stop_cluster(cluster: RayCluster) -> None:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
     psutil.wait_procs(alive, timeout=10)
+
+
+def stop_cluster(cluster: RayCluster) -> None:
+    """End the cluster's processes: the ``ray start`` process and its children, by pid."""
+    stop_node(cluster.pid)
     shutil.rmtree(cluster.temp_dir, ignore_errors=True)
 
 

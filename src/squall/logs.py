@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import sys
 
-__all__ = ["DATE_FORMAT", "FORMAT", "configure_logging"]
+__all__ = ["DATE_FORMAT", "FORMAT", "Formatter", "configure_logging"]
 
 FORMAT = "%(asctime)s %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-class _Formatter(logging.Formatter):
+class Formatter(logging.Formatter):
     """Lines start with the job logs' one timestamp format (``squall.logtime``)."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
@@ -34,7 +34,7 @@ def configure_logging(level: str | int | None = None) -> logging.Logger:
     if not any(getattr(h, "_squall", False) for h in logger.handlers):
         # A worker's stdout stamps each line itself (compute/local.py); records carry their own.
         handler = logging.StreamHandler(getattr(sys.stdout, "unstamped", sys.stdout))
-        handler.setFormatter(_Formatter(FORMAT, DATE_FORMAT))
+        handler.setFormatter(Formatter(FORMAT, DATE_FORMAT))
         handler._squall = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False

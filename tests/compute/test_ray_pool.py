@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 import squall
 from squall import jobs
 from squall.batch import InputSpec, JobSpec, OutputSpec
-from squall.errors import ComputePoolNotFoundError, ComputePoolUnavailableError
+from squall.errors import (
+    ComputePoolNotFoundError,
+    ComputePoolUnavailableError,
+    MissingExtraError,
+)
 from squall.model import custom_model
 from squall.registry import Registry
-from tests.e2e.jobtools import Sleepy, poll, success_file
+from tests.e2e.jobtools import Sleepy, alive, poll, success_file
 from tests.e2e.models import frame
-from tests.raycluster import RayCluster, cluster_processes, need_ray
+from tests.e2e.test_files import Size
+from tests.raycluster import RayCluster, add_node, cluster_processes, need_ray, stop_node
 
 
 @pytest.fixture(autouse=True)
@@ -78,10 +86,16 @@ def test_a_job_on_a_ray_pool_gives_exact_output_and_frees_the_cluster(
     assert job.wait(timeout=180) == "DONE", job.get_logs()
     assert _output(session, "@results/ray/") == [float(x) * 10 for x in range(100)]
     logs = job.get_logs()
-    assert "on node 127.0.0.1" in logs and "[node 127.0.0.1]" in logs
+    assert "on node 127.0.0.1/" in logs and "[node 127.0.0.1/" in logs
     listed = jobs.list_jobs(session=session)
     assert listed.loc[listed["name"] == job.name, "compute_pool"].tolist() == ["cluster"]
+    # The actors' pids are on record, as local workers' are: those their logs name (an
+    # actor still starting when the last shard was done may have been ended unrecorded).
+    pids = job.info()["worker_pids"]
+    ready = {int(p) for p in re.findall(r"ready \(pid (\d+)\)", logs)}
+    assert pids and set(pids) <= ready and job.pids()[1:] == pids
     poll(lambda: _all_free(ray_cluster.address), 60, "the cluster's CPUs free again")
+    poll(lambda: not alive(pids), 60, "the actors' processes gone")
 
 
 def test_a_pool_on_a_shared_file_system_reads_and_writes_in_place(
@@ -181,3 +195,84 @@ def test_a_supervisor_killed_mid_job_takes_its_actors_and_resume_finishes(
     job.resume()
     assert job.wait(timeout=180) == "DONE", job.get_logs()
     assert _output(session, "@results/resume/") == [float(x) * 10 for x in range(80)]
+
+
+def _alive_nodes(address: str) -> int:
+    import ray
+
+    from squall.compute.ray import connect
+
+    connect(address, "test")
+    return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+
+def test_one_job_runs_its_shards_on_two_nodes(
+    session: squall.Session, sleepy, pool: str, ray_cluster: RayCluster
+) -> None:
+    node = add_node(ray_cluster, num_cpus=1)
+    try:
+        poll(lambda: _alive_nodes(ray_cluster.address) == 2, 60, "the second node joined")
+        # replicas=2 spreads the workers over the nodes; each shard takes about two seconds.
+        job = _run(sleepy, 80, "@results/nodes/", seconds=1.0, num_workers=2, replicas=2)
+        assert job.wait(timeout=180) == "DONE", job.get_logs()
+        job_logs = job.get_logs()
+        assert _output(session, "@results/nodes/") == [float(x) * 10 for x in range(80)]
+        # The job's log names the node of every shard.
+        placed = dict(re.findall(r"shard (\d+), attempt 1, on node (\S+)", job_logs))
+        assert sorted(placed, key=int) == [str(s) for s in range(4)], job_logs
+        assert len(set(placed.values())) == 2, placed
+    finally:
+        stop_node(node)
+    poll(lambda: _alive_nodes(ray_cluster.address) == 1, 60, "the second node gone")
+
+
+def test_file_columns_reach_workers_that_cannot_see_the_workspace(
+    session: squall.Session, pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(9):
+        (folder / f"d{i}.bin").write_bytes(bytes([i]) * (7 * i + 1))
+    session.create_stage("docs")
+    session.create_stage("results")
+    session.put(str(folder / "*.bin"), "@docs/in/")
+    mv = Registry(session).log_model(
+        Size(custom_model.ModelContext()),
+        model_name="size",
+        sample_input_data=pd.DataFrame({"doc": [b"abc"]}),
+    )
+    paths = [f"@docs/in/d{i}.bin" for i in range(9)] + ["@docs/in/missing.bin", None]
+    # Workers that cannot see the workspace: any file of it they open raises.
+    monkeypatch.setenv("SQUALL_TEST_WORKER_AUDIT", str(session.home))
+    job = mv.run_batch(
+        pd.DataFrame({"doc": paths}),
+        compute_pool="cluster",
+        input_spec=InputSpec(
+            column_handling={"doc": {"input_format": "FULL_STAGE_PATH", "convert_to": "RAW_BYTES"}}
+        ),
+        output_spec=OutputSpec(stage_location="@results/files/"),
+        job_spec=JobSpec(num_workers=2, shard_rows=3, max_batch_rows=2, on_error="continue"),
+    )
+    assert job.wait(timeout=180) == "DONE", job.get_logs()
+    folder = success_file(session, "@results/files/").parent
+    rows = pq.read_table(sorted(folder.glob("part-*.parquet"))).to_pylist()
+    by_path = {r["doc"]: (r["nbytes"], r["_ERROR"]) for r in rows}
+    assert len(rows) == 11
+    for i in range(9):
+        assert by_path[f"@docs/in/d{i}.bin"] == (7 * i + 1, None)
+    error = by_path["@docs/in/missing.bin"][1]
+    assert "@docs/in/missing.bin" in error and "does not exist" in error
+    assert str(session.home) not in error
+    assert by_path[None][0] == -1
+
+
+def test_a_ray_client_address_without_grpcio_names_the_extra(
+    session: squall.Session, sleepy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session.create_compute_pool("remote", address="ray://127.0.0.1:1")
+    monkeypatch.setitem(sys.modules, "grpc", None)  # as if grpcio were not installed
+    with pytest.raises(MissingExtraError, match=r"Ray Client.*'grpcio'.*squall\[ray\]"):
+        sleepy.run_batch(
+            frame(3), compute_pool="remote", output_spec=OutputSpec(stage_location="@results/r/")
+        )
+    assert jobs.list_jobs(session=session).empty

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from squall.compute.base import Event, EventKind, Executor, ExecutorContext, ShardTask
+from squall.compute.shipping import ShippedFiles, pack_folder, shard_bytes, shard_files
 from squall.errors import ComputePoolUnavailableError, MissingExtraError
 
 __all__ = ["RayExecutor", "RayWorker", "cluster_nodes", "connect"]
@@ -57,11 +58,20 @@ def _loopback_env(address: str) -> dict[str, str]:
     return {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"} if _on_loopback(address) else {}
 
 
-def _ray() -> Any:
+def _ray(address: str = "") -> Any:
+    """Ray, imported; MissingExtraError naming the extra when it (or, for a ``ray://``
+    address, Ray Client's ``grpcio``) is not installed."""
     try:
         import ray
     except ImportError as exc:
         raise MissingExtraError("ray", "ray", "a compute pool on Ray") from exc
+    if address.startswith("ray://"):
+        try:
+            import grpc  # noqa: F401  (Ray Client's transport)
+        except ImportError as exc:
+            raise MissingExtraError(
+                "grpcio", "ray", f"a compute pool at a Ray Client address ({address!r})"
+            ) from exc
     return ray
 
 
@@ -69,7 +79,7 @@ def connect(address: str, pool: str, timeout: float | None = None) -> Any:
     """``ray.init(address)`` in this process, once; ComputePoolUnavailableError if the
     cluster does not answer within ``timeout`` seconds (``SQUALL_RAY_CONNECT_TIMEOUT``)."""
     os.environ.update(_loopback_env(address))
-    ray = _ray()
+    ray = _ray(address)
     if ray.is_initialized():
         return ray
     if _on_loopback(address):  # Ray was imported before the variable was set: same effect
@@ -173,13 +183,16 @@ class RayWorker:
         with contextlib.suppress(Exception):
             import ray
 
-            self.node = ray.util.get_node_ip_address() or self.node
+            ip = ray.util.get_node_ip_address() or self.node
+            # The node's id tells apart nodes that share an address (several on one machine).
+            self.node = f"{ip}/{ray.get_runtime_context().get_node_id()[:8]}"
         self._tasks: queue.Queue[ShardTask | None] = queue.Queue()
         self._events: queue.Queue[Event] = queue.Queue()
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._install_log()
         self._local: str | None = None
+        self._files: ShippedFiles | None = None
         audit = os.environ.get("SQUALL_TEST_WORKER_AUDIT")
         if audit:
             _forbid_opening(audit)
@@ -191,21 +204,23 @@ class RayWorker:
 
     def _detach(self, job_id: str, worker: str, plan_json: str, model_tar: bytes) -> str:
         """No shared file system: the model unpacked, input and output in a local folder."""
-        import io
-        import tarfile
         import tempfile
 
+        from squall.compute.shipping import unpack_folder
+
         self._local = tempfile.mkdtemp(prefix=f"squall-{job_id[:12]}-{worker}-")
-        with tarfile.open(fileobj=io.BytesIO(model_tar)) as tar:
-            tar.extractall(os.path.join(self._local, "model"), filter="data")
+        unpack_folder(model_tar, os.path.join(self._local, "model"))
         plan = json.loads(plan_json)
         for key, sub in (("model_path", "model"), ("output_dir", "out"), ("scratch_dir", "tmp")):
             plan[key] = os.path.join(self._local, sub)
         os.makedirs(os.path.join(self._local, "in"), exist_ok=True)
+        if plan.get("file_columns"):
+            output = (plan["output_location"], plan["output_dir"])
+            self._files = ShippedFiles(os.path.join(self._local, "files"), output)
         return json.dumps(plan)
 
     def _install_log(self) -> None:
-        from squall.logs import DATE_FORMAT, FORMAT
+        from squall.logs import FORMAT, Formatter
 
         outer = self
 
@@ -215,7 +230,7 @@ class RayWorker:
                     outer._lines.append(self.format(record))
 
         handler = Collect()
-        handler.setFormatter(logging.Formatter(f"{FORMAT} [node {self.node}]", DATE_FORMAT))
+        handler.setFormatter(Formatter(f"{FORMAT} [node {self.node}]"))
         logger = logging.getLogger("squall")
         logger.handlers = [handler]
         logger.propagate = False
@@ -235,7 +250,9 @@ class RayWorker:
             log.info("worker %s ready (pid %s) on node %s", worker, os.getpid(), self.node)
             return []
 
-        stages = _stages(WorkerArgs(home, job_id, worker, "", plan_json)) if home else None
+        stages: Any = self._files
+        if home:
+            stages = _stages(WorkerArgs(home, job_id, worker, "", plan_json))
         gpus: tuple[int, ...] = ()
         with contextlib.suppress(Exception):
             import ray
@@ -251,15 +268,25 @@ class RayWorker:
     def where(self) -> tuple[str, int]:
         return self.node, os.getpid()
 
-    def submit(self, task: ShardTask | None, data: bytes | None = None) -> None:
+    def submit(
+        self,
+        task: ShardTask | None,
+        data: bytes | None = None,
+        files: dict[str, bytes | BaseException] | None = None,
+    ) -> None:
+        if task is not None:
+            log.info("shard %s, attempt %s, on node %s", task.shard, task.attempt, self.node)
         if task is not None and data is not None and self._local is not None:
             from dataclasses import replace
 
             from squall.batch.shards import IpcShard
 
-            path = os.path.join(self._local, "in", f"shard-{task.shard}-{task.attempt}.arrow")
+            key = f"shard-{task.shard}-{task.attempt}"
+            path = os.path.join(self._local, "in", f"{key}.arrow")
             with open(path, "wb") as fh:
                 fh.write(data)
+            if files is not None and self._files is not None:
+                self._files.add(key, files)
             task = replace(task, ref=IpcShard(path))
         self._tasks.put(task)
 
@@ -278,6 +305,8 @@ class RayWorker:
         for name in os.listdir(os.path.join(self._local, "in")):
             if name.startswith(f"shard-{shard}-"):
                 os.unlink(os.path.join(self._local, "in", name))
+        if self._files is not None:
+            self._files.drop(f"shard-{shard}-")
         return data
 
     def __del__(self) -> None:
@@ -312,34 +341,6 @@ def _forbid_opening(folder: str) -> None:
     sys.addaudithook(hook)
 
 
-def _pack(folder: str) -> bytes:
-    """A folder as an uncompressed tar, in memory."""
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(folder, arcname=".")
-    return buf.getvalue()
-
-
-def _shard_bytes(ref: Any) -> bytes:
-    """A shard's rows as Arrow IPC file bytes, for a worker that cannot read the workspace."""
-    from squall.batch.shards import IpcShard
-
-    if isinstance(ref, IpcShard):
-        with open(ref.path, "rb") as fh:
-            return fh.read()
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pq.ParquetFile(ref.path).read_row_groups(list(ref.row_groups))
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
-
-
 class RayExecutor(Executor):
     """Workers as Ray actors on the compute pool's cluster (see the module's docstring)."""
 
@@ -370,26 +371,27 @@ class RayExecutor(Executor):
         self._actor_class = self.ray.remote(RayWorker).options(**options)
         self._model: Any = None  # the packed model in the object store (no shared FS)
         self._sink: Any = None
+        self._stages: Any = None  # the workspace's stages, to read the files rows name
         if not context.shared_fs:
             from squall.batch.sink import PartSink
 
-            self._model = self.ray.put(_pack(self.plan.model_path))
+            self._model = self.ray.put(pack_folder(self.plan.model_path))
             self._sink = PartSink(self.plan.output_dir)
+            if self.plan.file_columns:  # the files each shard's rows name travel with it
+                from squall.compute.local import WorkerArgs, _stages
+
+                self._stages = _stages(
+                    WorkerArgs(context.home, context.job_id, "supervisor", "", "")
+                )
 
     @classmethod
     def preflight(cls, context: ExecutorContext) -> None:
         """Reach the cluster from a short-lived process (bounded in time, leaving the
         caller unconnected) and check that some node holds one worker's resources."""
         from squall.batch.plan import JobPlan
-        from squall.errors import InvalidSpecError
 
-        _ray()  # the extra is installed
+        _ray(context.address)  # the extra is installed
         plan = JobPlan.from_json(context.plan_json)
-        if plan.file_columns and not context.shared_fs:
-            raise InvalidSpecError(
-                f"compute pool {context.pool!r}: file columns need a pool whose workers see "
-                "the workspace (create_compute_pool(..., shared_fs=True))"
-            )
         timeout = _connect_timeout()
         try:
             done = subprocess.run(
@@ -436,8 +438,11 @@ class RayExecutor(Executor):
             return
         if self._sink is None:
             actor.submit.remote(task)  # a dead actor's failure shows in next_events
-        else:
-            actor.submit.remote(task, self.ray.put(_shard_bytes(task.ref)))
+            return
+        files = None
+        if self._stages is not None:
+            files = self.ray.put(shard_files(self._stages, task.ref, list(self.plan.file_columns)))
+        actor.submit.remote(task, self.ray.put(shard_bytes(task.ref)), files)
 
     def _write_log(self, worker: str, lines: list[str]) -> None:
         if not lines or not self.context.log_dir:
@@ -551,6 +556,6 @@ class RayExecutor(Executor):
 
 
 def _now() -> str:
-    from squall.logs import DATE_FORMAT
+    from squall.logtime import log_stamp
 
-    return time.strftime(DATE_FORMAT)
+    return log_stamp()

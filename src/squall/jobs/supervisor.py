@@ -100,6 +100,7 @@ class Supervisor:
         self.startup_deaths = 0
         self.first_error: tuple[int, str] | None = None
         self.executor: Executor | None = executor
+        self.recorded: set[str] = set()  # workers whose pid is on record
         self.staging = True
         self._last_flush = 0.0
         self._flushed: tuple[Any, ...] | None = None
@@ -180,6 +181,7 @@ class Supervisor:
         assert self.executor is not None
         if ev.kind is EventKind.READY:
             self.starting.discard(ev.worker)
+            self._record_worker(ev.worker, ev.pid)
             self._assign(ev.worker)
         elif ev.kind is EventKind.PROGRESS and ev.shard is not None:
             self.shard_rows[ev.shard] = self.shard_rows.get(ev.shard, 0) + ev.rows
@@ -272,12 +274,18 @@ class Supervisor:
         worker = self.executor.start_worker()
         self.starting.add(worker)
         log(f"worker {worker} starting")
-        pid = self.executor.pid(worker)
-        if pid is not None:
-            try:
-                self.store.record_worker(self.job_id, worker, pid)
-            except Exception as exc:  # bookkeeping only: never fail a job over it
-                log(f"worker {worker} (pid {pid}) not recorded: {exc}")
+        self._record_worker(worker, self.executor.pid(worker))
+
+    def _record_worker(self, worker: str, pid: int | None) -> None:
+        """Note a worker's pid once: when it starts, or (a worker elsewhere, e.g. a Ray
+        actor, whose pid is known only then) when it reports READY."""
+        if pid is None or worker in self.recorded:
+            return
+        self.recorded.add(worker)
+        try:
+            self.store.record_worker(self.job_id, worker, pid)
+        except Exception as exc:  # bookkeeping only: never fail a job over it
+            log(f"worker {worker} (pid {pid}) not recorded: {exc}")
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> str:
