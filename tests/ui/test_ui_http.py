@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from squall.ui.security import csrf_token
+from tests.e2e.jobtools import poll
 from tests.ui.conftest import Server, Workspace
 
 
@@ -149,8 +150,14 @@ def test_parquet_preview_shows_the_first_rows_and_schema(server: Server) -> None
 
 
 def test_stage_browsing_lists_folders_then_files(server: Server) -> None:
+    # the running job's folder shows once its first part is committed (parts being written
+    # are never listed)
+    def folders() -> list[str]:
+        return [f["name"] for f in get_json(server, "/api/stage?path=@results")["folders"]]
+
+    poll(lambda: "running" in folders(), 120, "the running job's first committed part")
+    assert folders() == ["done", "errors", "running"]
     root = get_json(server, "/api/stage?path=@results")
-    assert [f["name"] for f in root["folders"]] == ["done", "errors", "running"]
     assert root["parent"] is None
     cats = get_json(server, "/api/stage?path=@images/cats/")
     assert [f["name"] for f in cats["files"]] == ["red.png"] and cats["parent"] == "@images/"
