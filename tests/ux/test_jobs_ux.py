@@ -41,6 +41,10 @@ def test_shards_are_sized_from_the_input_and_the_workers() -> None:
     assert (rows, workers) == (5_000, 4) and "4 shards per worker" in why
     assert size_shards(Spec(), 1_000, False, None, 4)[1:] == (4, why_unknown())
     assert size_shards(Spec(shard_rows=10), 1_000, False, 25, 8)[:2] == (10, 3)
+    # a large table: bigger shards (a few per worker), up to a ceiling; files keep small ones
+    assert size_shards(Spec(), 1_000, False, 4_000_000, 2)[:2] == (500_000, 2)
+    assert size_shards(Spec(), 1_000, False, 20_000_000, 2)[:2] == (1_048_576, 2)
+    assert size_shards(Spec(), 256, True, 4_000_000, 2)[:2] == (1_024, 2)
 
 
 def why_unknown() -> str:

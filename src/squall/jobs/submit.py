@@ -38,6 +38,10 @@ class _StagingCancelled(Exception):
 
 # Shards per worker aimed at when the input's size is known: enough to even out the load.
 SHARDS_PER_WORKER = 4
+# With the size known, a large tabular input gets shards of up to this many rows: each shard
+# costs a part file, a commit and round trips to the supervisor, which at the default size
+# are a fifth of a fast model's time.
+MAX_SHARD_ROWS = 1_048_576
 
 
 def _shard_rows(job_spec: JobSpec, batch_rows: int, has_files: bool) -> int:
@@ -53,7 +57,8 @@ def size_shards(
     """(rows per shard, workers, why): from the input's size and the workers asked for.
 
     With the size known, shards aim at a few per worker, never smaller than a batch (or
-    the default, whichever is less); an input of one shard runs on one worker.
+    the default, whichever is less) nor, for tabular input, larger than ``MAX_SHARD_ROWS``;
+    an input of one shard runs on one worker.
     """
     default = _shard_rows(job_spec, batch_rows, has_files)
     if rows is None:
@@ -63,7 +68,8 @@ def size_shards(
     else:
         wanted = -(-rows // (workers * SHARDS_PER_WORKER)) if rows else default
         floor = min(default, max(batch_rows, 1 if has_files else 1024))
-        shard = max(floor, min(default, wanted))
+        ceiling = default if has_files else max(default, MAX_SHARD_ROWS)
+        shard = max(floor, min(ceiling, wanted))
         why = f"about {SHARDS_PER_WORKER} shards per worker, none under {floor:,} rows"
     shards = max(1, -(-rows // shard))
     used = min(workers, shards)
