@@ -10,7 +10,6 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, NotRequired, TypedDict
 
-from squall.batch.files.decode import AUDIO_OPTIONS, IMAGE_OPTIONS, audio_options, image_options
 from squall.errors import InvalidArgumentError, InvalidSpecError
 from squall.model.inference_engine import InferenceEngine
 from squall.names import MAX_NAME_LENGTH, MAX_PREFIX_LENGTH, check_name
@@ -118,6 +117,9 @@ def _parse_column_handling(
         return {}
     if not isinstance(raw, dict):
         raise InvalidSpecError(f"InputSpec.column_handling must be a dict, not {raw!r}")
+    # imported here: squall.batch.files brings pandas, which a supervisor never needs
+    from squall.batch.files.decode import AUDIO_OPTIONS, IMAGE_OPTIONS, audio_options, image_options
+
     out: dict[str, ColumnHandling] = {}
     for column, how in raw.items():
         if not isinstance(how, dict):
