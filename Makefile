@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: venv demo test test-fast check format bench bench-quick gpu-check clean
+.PHONY: venv demo test test-fast check format bench bench-quick gpu-check gpu-check-offline clean
 
 venv: $(STAMP)
 
@@ -36,8 +36,21 @@ gpu-check:
 	rm -rf $(GPU_VENV) && $(PYTHON) -m venv $(GPU_VENV)
 	$(GPU_VENV)/bin/python -m pip install -q --upgrade pip
 	$(GPU_VENV)/bin/python -m pip install -q -e ".[vllm]" "moto[server]>=5.0" pytest pytest-timeout
-	$(GPU_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/hf/test_engine_conformance.py tests/hf/test_vllm_engine.py tests/model/test_vllm_mapping.py
 	$(GPU_VENV)/bin/python bench/gpu_check.py
+	$(GPU_VENV)/bin/python -m pytest -q -p no:cacheprovider $(GPU_TESTS)
+
+# The same on a GPU machine without a package index, over the machine's own CUDA torch:
+# WHEELS is a folder holding a vllm wheel built for that torch and the packages it needs
+# that the machine lacks; they go to GPU_SITE, squall runs from src/. Without a flashinfer
+# wheel there, vLLM samples with PyTorch (VLLM_USE_FLASHINFER_SAMPLER=0).
+GPU_TESTS := tests/hf/test_engine_conformance.py tests/hf/test_vllm_engine.py tests/model/test_vllm_mapping.py
+GPU_SITE ?= /tmp/squall-gpu-site
+gpu-check-offline:
+	test -n "$(WHEELS)" || (echo "usage: make gpu-check-offline WHEELS=folder-of-wheels" && exit 2)
+	$(PYTHON) -m pip install -q --no-index --no-deps --no-compile --target $(GPU_SITE) $(WHEELS)/*.whl
+	ls $(WHEELS)/flashinfer* >/dev/null 2>&1 || export VLLM_USE_FLASHINFER_SAMPLER=0; \
+	PYTHONPATH=$(GPU_SITE):$(CURDIR)/src $(PYTHON) bench/gpu_check.py; \
+	PYTHONPATH=$(GPU_SITE):$(CURDIR)/src:$(CURDIR) $(PYTHON) -m pytest -q -p no:cacheprovider $(GPU_TESTS)
 
 demo: venv
 	$(VENV)/bin/squall demo

@@ -87,6 +87,22 @@ def test_greedy_chat_in_batches_equals_the_pipeline_row_by_row(chat_version, tin
     assert usage["completion_tokens"] <= 12
 
 
+def test_a_worker_started_for_vllm_loads_no_transformers_weights(chat_version):
+    """With the vLLM engine the engine holds the weights: the handler loads no second copy
+    (on a GPU it could leave vLLM no memory); the pipeline still loads if it is asked for."""
+    from squall.model.packaging import load_model
+    from squall.model.resources import Resources
+
+    deferred = load_model(chat_version.path, Resources(engine_args=("--max-model-len=64",)))
+    assert deferred.model._pipe is None
+    eager = load_model(chat_version.path)
+    assert eager.model._pipe is not None
+    params = {"temperature": 0, "max_completion_tokens": 4}
+    rows = pd.DataFrame({"messages": QUESTIONS[:1]})
+    late, now = deferred.model(rows, **params), eager.model(rows, **params)
+    assert late["choices"][0][0]["message"] == now["choices"][0][0]["message"]
+
+
 def test_finish_reason_is_length_when_cut_and_stop_at_a_stop_string(chat_version):
     X = pd.DataFrame({"messages": QUESTIONS[:1]})
     cut = chat_version.run(X, params={"temperature": 0, "max_completion_tokens": 6})

@@ -62,3 +62,11 @@ def test_vllm_parses_engine_args_with_its_own_parser(session, chat):
     session.create_stage("results")
     with pytest.raises(InvalidSpecError, match="--no-such-flag"):
         _run(chat, engine="vllm", engine_args_override=["--no-such-flag=1"])
+
+
+@pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed")
+def test_the_engine_gets_only_the_arguments_the_user_set():
+    from squall.model.handlers._vllm import engine_kwargs
+
+    kwargs = engine_kwargs(["--max-model-len=64", "--tensor-parallel-size=1"], "m")
+    assert kwargs == {"model": "m", "max_model_len": 64}

@@ -16,7 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,8 @@ class ShardRunner:
 
         self.plan = plan
         self.stages = stages
+        if plan.engine_args is not None:  # the engine, not the handler, holds the weights
+            resources = replace(resources or Resources(), engine_args=tuple(plan.engine_args))
         # The model's address: its folder, or a URL whose folder is fetched once.
         self.model = load_model(fetch_folder(plan.model_path), resources)
         self.function = self.model.manifest.functions[plan.function]

@@ -15,11 +15,16 @@ class Resources:
     is the memory the job asked per worker (``memory_requests``); ``gpus`` are the indices
     of the machine's GPUs this worker owns: its ``CUDA_VISIBLE_DEVICES``, so inside the
     worker they are ``cuda:0``, ``cuda:1``, ...
+
+    ``engine_args`` is set when the job runs on another inference engine (vLLM) that the
+    model's handler starts itself: the handler then loads nothing of its own onto the
+    worker's GPUs (a second copy of the weights could leave the engine no memory).
     """
 
     threads: int | None = None
     memory_bytes: int | None = None
     gpus: tuple[int, ...] = ()
+    engine_args: tuple[str, ...] | None = None
 
     @property
     def device(self) -> str:

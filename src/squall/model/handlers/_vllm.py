@@ -28,6 +28,7 @@ __all__ = [
     "check_request",
     "completions",
     "engine_args",
+    "engine_kwargs",
     "parse_engine_args",
     "sampling_kwargs",
     "vllm_module",
@@ -147,6 +148,14 @@ def parse_engine_args(args: Sequence[str], model: str = "model") -> dict[str, An
     return {k: v for k, v in vars(namespace).items() if k in fields}
 
 
+def engine_kwargs(args: Sequence[str], model: str) -> dict[str, Any]:
+    """The keyword arguments for ``vllm.LLM``: the model and what ``args`` set, so every
+    other setting keeps ``LLM``'s own default (as if the user had called it by hand)."""
+    chosen = parse_engine_args(args, model)
+    defaults = parse_engine_args([], model)
+    return {k: v for k, v in chosen.items() if k == "model" or defaults.get(k) != v}
+
+
 def sampling_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
     """``SamplingParams`` keyword arguments from the chat parameters (the transformers
     engine's defaults: 250 new tokens, temperature 1).
@@ -257,9 +266,16 @@ class VllmChat:
 
     def __init__(self, folder: Path, model_name: str, args: Sequence[str], images: Any) -> None:
         vllm = vllm_module()
-        kwargs = parse_engine_args(args, str(folder))
+        kwargs = engine_kwargs(args, str(folder))
         self.model_name = model_name
         self.images = images
+        # vLLM runs its engine core (and tensor-parallel workers) in child processes, which
+        # a daemonic process may not start; squall's worker still ends them: close() shuts
+        # the engine down, and vLLM's processes end with their parent.
+        import multiprocessing
+
+        if multiprocessing.current_process().daemon:
+            multiprocessing.current_process().daemon = False
         try:
             self.llm = vllm.LLM(**kwargs)
         except Exception as exc:

@@ -164,7 +164,9 @@ class HuggingFaceHandler(ModelHandler):
         # The worker's GPUs are its CUDA_VISIBLE_DEVICES: the pipeline takes cuda:0 when it
         # owns one (see _device), the CPU otherwise.
         config = json.loads((folder / _CONFIG).read_text(encoding="utf-8"))
-        return PipelineModel(folder / _FILES, config, manifest.functions[FUNCTION].signature)
+        signature = manifest.functions[FUNCTION].signature
+        engine_args = resources.engine_args if resources is not None else None
+        return PipelineModel(folder / _FILES, config, signature, load=engine_args is None)
 
     def save_object(self, model: Any, folder: Path) -> None:
         raise InvalidArgumentError("a Hugging Face pipeline cannot be nested in another model")
@@ -182,12 +184,35 @@ def _device() -> Any:
 class PipelineModel:
     """A loaded pipeline: ``model(X, **params)`` answers a batch of rows."""
 
-    def __init__(self, files: Path, config: Mapping[str, Any], signature: ModelSignature) -> None:
-        transformers = _transformers()
+    def __init__(
+        self,
+        files: Path,
+        config: Mapping[str, Any],
+        signature: ModelSignature,
+        load: bool = True,
+    ) -> None:
         self.task = config["task"]
         self.files = files
         self.signature = signature
         self.model_name = config.get("model_name") or self.task
+        self._stages: Any = None
+        self._budget = 64 << 20
+        self._chat: Any = None
+        self._config = config
+        self._pipe: Any = None
+        if load:  # not when another engine (vLLM) will hold the weights: see use_vllm
+            self._pipe = self._pipeline(config)
+
+    @property
+    def pipe(self) -> Any:
+        """The transformers pipeline, loaded on first use when the worker was started for
+        another engine."""
+        if self._pipe is None:
+            self._pipe = self._pipeline(self._config)
+        return self._pipe
+
+    def _pipeline(self, config: Mapping[str, Any]) -> Any:
+        transformers = _transformers()
         kwargs = dict(config.get("pipeline_kwargs") or {})
         if config.get("trust_remote_code") is not None:
             kwargs["trust_remote_code"] = config["trust_remote_code"]
@@ -197,19 +222,19 @@ class PipelineModel:
         from squall.model.handlers._hf_tasks import Seq2Seq, seq2seq_kind
 
         if seq2seq_kind(self.task) is not None:
-            self.pipe = Seq2Seq(
-                str(files), self.task, kwargs["device"], **dict(config.get("model_kwargs") or {})
+            return Seq2Seq(
+                str(self.files),
+                self.task,
+                kwargs["device"],
+                **dict(config.get("model_kwargs") or {}),
             )
-        else:
-            self.pipe = transformers.pipeline(self.task, model=str(files), **kwargs)
-        tokenizer = getattr(self.pipe, "tokenizer", None)
+        pipe = transformers.pipeline(self.task, model=str(self.files), **kwargs)
+        tokenizer = getattr(pipe, "tokenizer", None)
         if tokenizer is not None and tokenizer.pad_token_id is None and tokenizer.eos_token:
             tokenizer.pad_token = tokenizer.eos_token
         if tokenizer is not None and self.task == "text-generation":
             tokenizer.padding_side = "left"  # decoder-only models continue from the right
-        self._stages: Any = None
-        self._budget = 64 << 20
-        self._chat: Any = None
+        return pipe
 
     def use_stages(self, stages: Any, byte_budget: int) -> None:
         """Read ``image_url`` stage paths through ``stages``, at most ``byte_budget`` each."""
