@@ -121,3 +121,25 @@ def test_a_stage_folder_that_is_a_link_works_and_drop_keeps_its_target(
     session.drop_stage("big")
     assert not os.path.lexists(folder)
     assert (outside / "precious.txt").read_text() == "keep me"
+
+
+def test_contain_checks_each_component_below_the_stage_root(tmp_path: Path) -> None:
+    """The per-file check looks at the components below the (resolved) root: a link at any
+    depth is resolved and must stay inside; paths without links come back as written."""
+    from squall.stages.containment import contain
+
+    root = tmp_path / "stage"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f.png").write_bytes(b"x")
+    (tmp_path / "secret").mkdir()
+    (root / "a" / "inside").symlink_to(root / "a" / "b")
+    (root / "a" / "out").symlink_to(tmp_path / "secret")
+    real = str(root.resolve())
+    plain = f"{real}/a/b/f.png"
+    assert contain(real, plain, "@s/a/b/f.png") == plain
+    assert contain(real, f"{real}/a/b/missing/x", "@s/a/b/missing/x") == f"{real}/a/b/missing/x"
+    assert contain(real, f"{real}/a/inside/f.png", "@s/a/inside/f.png") == plain
+    with pytest.raises(StagePathError, match="outside its stage"):
+        contain(real, f"{real}/a/out/x.png", "@s/a/out/x.png")
+    with pytest.raises(StagePathError, match="outside its stage"):
+        contain(real, f"{real}/a/out", "@s/a/out")

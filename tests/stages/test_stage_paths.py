@@ -112,6 +112,26 @@ def test_normalize_relative() -> None:
     assert issubclass(StagePathError, InvalidArgumentError)
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["a", "a/b.png", ".", "..x/y", "a/.", "./a", "a/./b", "a/..b", "a/b/..", "a..", "x/", "a//b"],
+)
+def test_clean_short_paths_pass_through_as_the_full_normalisation_gives_them(path) -> None:
+    """Short paths with nothing to normalise skip the work; the answer is the same."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    assert normalize_relative(path) == "/".join(parts)
+
+
+def test_long_names_are_still_measured() -> None:
+    with pytest.raises(StagePathError, match="bytes"):
+        normalize_relative("é" * 120)  # 60+ characters, 240 bytes in one name
+
+
 GLOBS = [
     ("*.parquet", "a.parquet", True),
     ("*.parquet", "x/a.parquet", False),

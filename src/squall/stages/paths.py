@@ -13,6 +13,7 @@ built from user input can point outside its stage.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from squall.errors import InvalidArgumentError, StagePathError
 from squall.names import check_name
-from squall.stages.containment import check_characters, check_lengths
+from squall.stages.containment import MAX_COMPONENT_BYTES, check_characters, check_lengths
 
 __all__ = [
     "StagePath",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 _GLOB_CHARS = frozenset("*?[")
+# A relative path that needs no normalising: no empty, "." or ".." component, no trailing
+# "/". Short ones (a character is at most 4 bytes of UTF-8) are within every length limit.
+_UNCLEAN = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|//|/$")
+_SHORT = MAX_COMPONENT_BYTES // 4
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ def parse_stage_path(text: str | StagePath) -> StagePath:
     return StagePath(stage, rel, is_dir_like=bool(slash) and (_ends_like_dir(rest) or not rel))
 
 
+@functools.lru_cache(maxsize=256)
 def normalize_stage_name(name: str) -> str:
     """The lower-case form of a stage name; InvalidArgumentError when it is not an identifier.
 
@@ -134,6 +140,8 @@ def normalize_relative(path: str, *, what: str | None = None) -> str:
     _check_characters(path, shown)
     if path.startswith("/"):
         raise StagePathError(f"path {shown!r} is absolute; paths inside a stage are relative")
+    if len(path) <= _SHORT and not _UNCLEAN.search(path):
+        return path  # clean already, and too short for any length limit (4 bytes a character)
     parts: list[str] = []
     for part in path.split("/"):
         if part in ("", "."):
