@@ -106,6 +106,9 @@ def run_one(
     shutil.rmtree(outdir, ignore_errors=True)
     os.makedirs(outdir)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+    # As installed: an installed package's modules are compiled once (pip does it), so a
+    # shell that turns bytecode caching off would charge every process start for compiling.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     # Daft's UDF worker processes unpickle the bench's functions: they import `common` too.
     env["PYTHONPATH"] = os.pathsep.join(p for p in [HERE, os.environ.get("PYTHONPATH")] if p)
     cmd = [

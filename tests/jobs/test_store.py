@@ -39,19 +39,20 @@ def test_a_recorded_job_is_pending_and_staging_until_its_shards_are_recorded(sto
     assert row is not None
     assert (row["status"], row["message"], row["staging"]) == ("PENDING", "staging input", 1)
     assert store.add_shard("j1", 0, "input/0.arrow", 7, 0)
-    assert store.add_shard("j1", 1, "input/1.arrow", 3, 7)
+    assert store.add_shards("j1", [(1, "input/1.arrow", 2, 7), (2, "input/2.arrow", 1, 9)])
     store.staging_done("j1")
     row = store.job("j1")
     assert row is not None
     assert (row["rows_total"], row["shards_total"], row["staging"], row["message"]) == (
         10,
-        2,
+        3,
         0,
         None,
     )
     assert store.shard_entries("j1") == [
         ShardEntry(0, "input/0.arrow", "PENDING"),
         ShardEntry(1, "input/1.arrow", "PENDING"),
+        ShardEntry(2, "input/2.arrow", "PENDING"),
     ]
 
 
@@ -87,6 +88,7 @@ def test_no_shard_is_recorded_once_a_cancel_is_asked(store):
     assert store.request_cancel("j1")
     assert not store.request_cancel("j1")  # CANCELLING already
     assert not store.add_shard("j1", 1, "input/1.arrow", 5, 5)
+    assert not store.add_shards("j1", [(1, "input/1.arrow", 5, 5)])
     store.staging_done("j1", completed=False)
     row = store.job("j1")
     assert row is not None

@@ -223,6 +223,25 @@ class JobStore:
             )
         return True
 
+    def add_shards(self, job_id: str, shards: list[tuple[int, str, int, int]]) -> bool:
+        """Record staged shards ``(shard, path, rows, first_row)`` in one transaction, as
+        :meth:`add_shard` records one; False (nothing recorded) when the job was asked to
+        cancel meanwhile."""
+        with self.catalog.connect() as con:
+            wanted = con.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
+            if wanted.fetchone()[0]:
+                return False
+            con.executemany(
+                "INSERT INTO shards (job_id, shard, path, rows, first_row) VALUES (?, ?, ?, ?, ?)",
+                [(job_id, *shard) for shard in shards],
+            )
+            con.execute(
+                "UPDATE jobs SET rows_total = rows_total + ?, shards_total = shards_total + ? "
+                "WHERE id = ?",
+                (sum(s[2] for s in shards), len(shards), job_id),
+            )
+        return True
+
     def staging_done(self, job_id: str, *, completed: bool = True) -> None:
         """Staging ended; ``completed``: every shard is recorded (the staging message goes)."""
         if completed:

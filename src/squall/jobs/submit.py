@@ -244,10 +244,11 @@ def submit_batch(
             staged = [empty_shard(scratch / "input", schema)]
             if on_shard is not None:
                 on_shard(staged[0])
-        if checker is not None:
+        if checker is not None:  # every path checked: the shards go out together
             prepare_output(session.stages, plan.output_location, output_spec.mode)
-            for shard in staged:
-                record(shard)
+            rows = [(s.shard, s.path, s.rows, s.first_row) for s in staged]
+            if not store.add_shards(job_id, rows):
+                raise _StagingCancelled
         store.staging_done(job_id)
     except _StagingCancelled:
         # Cancelled while the input was still being staged: stop staging; the supervisor
