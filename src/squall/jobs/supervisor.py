@@ -436,6 +436,11 @@ def _process_alive(pid: int | None) -> bool:
         return False
 
 
+def _import_sink() -> None:
+    with contextlib.suppress(Exception):  # the supervisor's own import reports any failure
+        import squall.batch.sink  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
@@ -443,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     home, job_id = Path(args[0]), args[1]
     configure_logging()
+    # The output sink (pyarrow, fsspec) is first needed once the workers are started; its
+    # import runs beside the start-up instead of before the first shard is handed out.
+    threading.Thread(target=_import_sink, name="squall-preload", daemon=True).start()
     try:
         result = Supervisor(home, job_id).run()
     except Exception:
