@@ -208,25 +208,12 @@ class JobStore:
     def add_shard(self, job_id: str, shard: int, path: str, rows: int, first_row: int) -> bool:
         """Record a staged shard and add it to the job's totals; False (nothing recorded)
         when the job was asked to cancel meanwhile."""
-        with self.catalog.connect() as con:
-            wanted = con.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
-            if wanted.fetchone()[0]:
-                return False
-            con.execute(
-                "INSERT INTO shards (job_id, shard, path, rows, first_row) VALUES (?, ?, ?, ?, ?)",
-                (job_id, shard, path, rows, first_row),
-            )
-            con.execute(
-                "UPDATE jobs SET rows_total = rows_total + ?, shards_total = shards_total + 1 "
-                "WHERE id = ?",
-                (rows, job_id),
-            )
-        return True
+        return self.add_shards(job_id, [(shard, path, rows, first_row)])
 
     def add_shards(self, job_id: str, shards: list[tuple[int, str, int, int]]) -> bool:
-        """Record staged shards ``(shard, path, rows, first_row)`` in one transaction, as
-        :meth:`add_shard` records one; False (nothing recorded) when the job was asked to
-        cancel meanwhile."""
+        """Record staged shards ``(shard, path, rows, first_row)`` in one transaction and add
+        them to the job's totals; False (nothing recorded) when the job was asked to cancel
+        meanwhile."""
         with self.catalog.connect() as con:
             wanted = con.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
             if wanted.fetchone()[0]:
