@@ -133,3 +133,17 @@ def test_image_options_are_checked_in_the_input_spec():
         InputSpec(column_handling={"P": {"convert_to": "image", "image_size": (0, 4)}})
     with pytest.raises(InvalidSpecError, match="unknown key"):
         InputSpec(column_handling={"P": {"convert_to": "raw_bytes", "image_mode": "RGB"}})
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_the_budget_estimate_reads_the_size_from_the_header(fmt):
+    """A PNG's size is read from its header bytes; other formats through Pillow; a file that
+    does not parse is estimated 0 (it then fails to decode, naming its path)."""
+    from squall.media.image import ImageDecoder
+
+    data = encoded(Image.fromarray(gradient(40, 30)), fmt)
+    rgba = ImageDecoder.from_options({"image_mode": "RGBA"})
+    f = io.BytesIO(data)
+    assert rgba.estimate(f) == 40 * 30 * 4 and f.tell() == 0
+    assert rgba.decode(f.read()).shape == (30, 40, 4)
+    assert rgba.estimate(io.BytesIO(data[:10])) == 0

@@ -11,6 +11,7 @@ threads decode in parallel.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ __all__ = ["IMAGE_MODES", "ImageDecoder"]
 
 #: Modes an image may be decoded to, and their number of channels.
 IMAGE_MODES = {"RGB": 3, "RGBA": 4, "L": 1}
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _pillow() -> Any:
@@ -67,6 +71,11 @@ class ImageDecoder:
         """
         if self.size is not None:
             return self.size[0] * self.size[1] * self.channels
+        head = f.read(24)
+        f.seek(0)
+        if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":  # a PNG's size, read directly
+            width, height = struct.unpack(">II", head[16:24])
+            return width * height * self.channels
         image_module = _pillow()
         try:
             with image_module.open(f) as img:
