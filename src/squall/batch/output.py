@@ -157,9 +157,15 @@ def _is_nested(value: Any) -> bool:
 
 def to_output_table(out: pd.DataFrame) -> pa.Table:
     """A model's output frame as Arrow; nested values (lists, dicts, arrays) as JSON strings."""
+    import numpy as np
+
     columns: dict[str, pa.Array] = {}
     for name in out.columns:
         series = out[name]
+        if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
+            # numbers straight from their array (NaN -> null, as Array.from_pandas does)
+            columns[str(name)] = pa.array(series.to_numpy(), from_pandas=True)
+            continue
         if series.dtype == object:
             sample = next((v for v in series if v is not None), None)
             if _is_nested(sample):

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import pandas as pd
 import pyarrow as pa
 
+from squall.batch.frames import to_frame
 from squall.batch.partition import partition_spans, same_key
 from squall.batch.plan import JobPlan
 from squall.batch.rebatch import rebatch
@@ -64,7 +65,7 @@ def split_at_partitions(
 def _call_partition(runner: ShardCaller, rows: pa.Table) -> pa.Table:
     """The function's output for one whole partition, as Arrow typed per the signature."""
     plan = runner.plan
-    model_input = rows.select(plan.model_columns).to_pandas()
+    model_input = to_frame(rows.select(plan.model_columns))
     if runner.files is not None:
         from squall.batch.files import with_file_contents
 

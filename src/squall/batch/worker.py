@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from squall.batch.frames import to_frame
 from squall.batch.output import ERROR_COLUMN, to_output_table
 from squall.batch.parquet_shards import read_parquet_ref
 from squall.batch.plan import JobPlan
@@ -183,7 +184,7 @@ class ShardRunner:
 
     def _infer(self, batch: pa.RecordBatch, files: dict[str, list[Any]] | None = None) -> pa.Table:
         """The model's output for one batch, as Arrow typed per the signature."""
-        model_input = batch.select(self.plan.model_columns).to_pandas()
+        model_input = to_frame(batch.select(self.plan.model_columns))
         if files:
             from squall.batch.files import first_failure, with_file_contents
 
