@@ -57,3 +57,17 @@ def test_output_table_numbers_and_nan_as_null() -> None:
     assert table.column("v").to_pylist() == ["[1, 2]", None]
     for name in ("p", "n", "ok", "f", "s"):
         assert table.column(name).equals(pa.chunked_array([pa.Array.from_pandas(out[name])]))
+
+
+def test_default_batch_rows_bounds_a_batch_by_its_bytes() -> None:
+    from squall.batch.validate import DEFAULT_BATCH_ROWS, DEFAULT_FILE_BATCH_ROWS
+    from squall.batch.validate import default_batch_rows as rows
+
+    narrow = pa.schema([("id", pa.int64())] + [(f"f{i}", pa.float32()) for i in range(16)])
+    wide = pa.schema([(f"f{i}", pa.float64()) for i in range(2000)])
+    texts = pa.schema([(f"s{i}", pa.string()) for i in range(50)])
+    assert rows(False, narrow) == DEFAULT_BATCH_ROWS
+    assert rows(False, wide) == (16 << 20) // (2000 * 8)  # 16 MiB of input at most
+    assert rows(False, pa.schema([(f"f{i}", pa.float64()) for i in range(9000)])) == 1024
+    assert rows(False, wide) < rows(False, texts) < DEFAULT_BATCH_ROWS
+    assert rows(True, narrow) == DEFAULT_FILE_BATCH_ROWS

@@ -41,9 +41,11 @@ def to_frame(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
+    from squall.model._checks import column_index
+
     dtype = batch.schema.types[0].to_pandas_dtype()
     # column-major: each column is one contiguous run, and the frame's block is its transpose
     values = np.empty((batch.num_rows, batch.num_columns), dtype=dtype, order="F")
     for j, column in enumerate(batch.columns):
         values[:, j] = column.to_numpy()  # no nulls: a view of the Arrow buffer
-    return pd.DataFrame(values, columns=batch.schema.names, copy=False)
+    return pd.DataFrame(values, columns=column_index(tuple(batch.schema.names)), copy=False)

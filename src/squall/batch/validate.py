@@ -28,12 +28,36 @@ from squall.names import MAX_PREFIX_LENGTH, resolve_name
 
 __all__ = ["default_batch_rows", "make_job_name", "match_column", "plan_job"]
 
-DEFAULT_BATCH_ROWS = 65_536
+# A tabular batch holds up to DEFAULT_BATCH_ROWS rows, fewer when its rows are wide: about
+# _BATCH_BYTES of input at most. Large batches spread each model call's fixed cost (the
+# frame, the signature checks, the output's conversion) over many rows; the byte bound
+# keeps a wide table's batch small in memory.
+DEFAULT_BATCH_ROWS = 131_072
 DEFAULT_FILE_BATCH_ROWS = 256
+_MIN_BATCH_ROWS = 1_024
+_BATCH_BYTES = 16 << 20
+_VARIABLE_WIDTH_BYTES = 32  # the guessed size of a string, a binary or a nested value
 
 
-def default_batch_rows(has_files: bool) -> int:
-    return DEFAULT_FILE_BATCH_ROWS if has_files else DEFAULT_BATCH_ROWS
+def row_bytes(schema: pa.Schema) -> int:
+    """About how many bytes one row of ``schema`` takes in memory (variable widths guessed)."""
+    total = 0
+    for field in schema:
+        try:
+            total += max(1, field.type.bit_width // 8)
+        except ValueError:  # not a fixed-width type
+            total += _VARIABLE_WIDTH_BYTES
+    return max(total, 1)
+
+
+def default_batch_rows(has_files: bool, schema: pa.Schema | None = None) -> int:
+    """The rows of a model call when the job spec leaves ``max_batch_rows`` unset."""
+    if has_files:
+        return DEFAULT_FILE_BATCH_ROWS
+    if schema is None:
+        return DEFAULT_BATCH_ROWS
+    fitting = _BATCH_BYTES // row_bytes(schema)
+    return max(_MIN_BATCH_ROWS, min(DEFAULT_BATCH_ROWS, fitting))
 
 
 def make_job_name(job_spec: JobSpec) -> str:
@@ -209,7 +233,7 @@ def plan_job(
         model_columns=model_columns,
         file_columns=file_columns,
         partition_column=partition,
-        max_batch_rows=job_spec.max_batch_rows or default_batch_rows(bool(file_columns)),
+        max_batch_rows=job_spec.max_batch_rows or default_batch_rows(bool(file_columns), schema),
         num_workers=workers,
         max_retries=job_spec.max_retries,
         on_error=job_spec.on_error,

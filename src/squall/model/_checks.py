@@ -13,7 +13,14 @@ from squall.errors import ModelOutputError, SignatureError
 from squall.model._dtypes import DataType
 from squall.model._specs import FeatureGroupSpec, FeatureSpec, ModelSignature
 
-__all__ = ["arrow_problem", "cast_input", "check_output", "match_names"]
+__all__ = ["arrow_problem", "cast_input", "check_output", "column_index", "match_names"]
+
+
+@functools.lru_cache(maxsize=256)
+def column_index(names: tuple[str, ...]) -> pd.Index:
+    """The column labels ``names`` as one shared Index: a batch's frames are built with the
+    same labels every time, and pandas builds a new Index from a list at some cost."""
+    return pd.Index(list(names))
 
 
 def match_names(wanted: Sequence[str], available: Sequence[Any]) -> tuple[list[Any], list[str]]:
@@ -67,6 +74,18 @@ def _select(frame: pd.DataFrame, labels: list[Any], names: list[str]) -> pd.Data
     return frame
 
 
+def _matched(
+    frame: pd.DataFrame, names: list[str]
+) -> tuple[pd.DataFrame | None, list[Any], list[str]]:
+    """``frame`` when its columns are exactly ``names`` (the common case, checked first);
+    else None with the labels matching ``names`` and the names with no match."""
+    labels = list(frame.columns)
+    if labels == names:
+        return frame, labels, []
+    found, missing = match_names(names, labels)
+    return None, found, missing
+
+
 def cast_input(df: pd.DataFrame, signature: ModelSignature) -> pd.DataFrame:
     """The signature's input columns of ``df``, in signature order and named as there.
 
@@ -77,13 +96,14 @@ def cast_input(df: pd.DataFrame, signature: ModelSignature) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise SignatureError(f"model input must be a pandas DataFrame, got {type(df).__name__}")
     names = signature.input_names
-    labels, missing = match_names(names, list(df.columns))
+    frame, labels, missing = _matched(df, names)
     if missing:
         raise SignatureError(
             f"input is missing column(s) {', '.join(missing)} required by the signature; "
             f"available columns: {_show(df.columns)}"
         )
-    frame = _select(df, labels, names)
+    if frame is None:
+        frame = _select(df, labels, names)
     dtypes = tuple(frame.dtypes)
     problems = _dtype_problems(tuple(signature.inputs), dtypes)
     if problems:
@@ -137,23 +157,24 @@ def check_output(
     a numpy array, a Series, a list or a dict of columns. Checks the row count when
     ``n_rows`` is given and that every column's dtype fits; raises ModelOutputError.
     """
-    frame = _to_frame(out, signature, function_name)
-    if n_rows is not None and len(frame) != n_rows:
+    found = _to_frame(out, signature, function_name)
+    if n_rows is not None and len(found) != n_rows:
         raise ModelOutputError(
-            f"function {function_name!r} returned {len(frame)} row(s) for {n_rows} input "
+            f"function {function_name!r} returned {len(found)} row(s) for {n_rows} input "
             "row(s); it must return one row per input row"
         )
     names = signature.output_names
     try:
-        labels, missing = match_names(names, list(frame.columns))
+        frame, labels, missing = _matched(found, names)
     except SignatureError as exc:
         raise ModelOutputError(f"function {function_name!r} output: {exc}") from exc
     if missing:
         raise ModelOutputError(
             f"function {function_name!r} output is missing column(s) {', '.join(missing)}; "
-            f"it returned column(s) {_show(frame.columns)}"
+            f"it returned column(s) {_show(found.columns)}"
         )
-    frame = _select(frame, labels, names)
+    if frame is None:
+        frame = _select(found, labels, names)
     if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0):
         frame = frame.reset_index(drop=True)
     dtypes = tuple(frame.dtypes)
@@ -190,7 +211,7 @@ def _to_frame(out: Any, signature: ModelSignature, function_name: str) -> pd.Dat
         if out.ndim == 1:
             return _one_column(out, signature, function_name)
         if out.ndim == 2 and out.shape[1] == len(names):
-            return pd.DataFrame(out, columns=names, copy=False)
+            return pd.DataFrame(out, columns=column_index(tuple(names)), copy=False)
         if out.ndim >= 2 and len(names) == 1 and signature.outputs[0].shape is not None:
             return pd.DataFrame({names[0]: list(out)})
         raise ModelOutputError(
