@@ -48,7 +48,10 @@ def test_shards_are_sized_from_the_input_and_the_workers() -> None:
 
 
 def why_unknown() -> str:
-    return "input size unknown before staging: default shard size"
+    return (
+        "input size unknown before staging: shards from 131,072 rows, each twice the one "
+        "before, up to 1,048,576"
+    )
 
 
 def test_small_input_on_two_workers_runs_on_one_and_says_why(session, dbl, capsys) -> None:

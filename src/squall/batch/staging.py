@@ -104,10 +104,12 @@ def stage_batches(
     folder: Path,
     shard_rows: int,
     on_shard: Callable[[ShardInfo], None] | None = None,
+    max_shard_rows: int | None = None,
 ) -> list[ShardInfo]:
     """Write the batches into shards of about ``shard_rows`` rows; return the shards.
 
-    ``on_shard`` is called with each shard as soon as its file is complete.
+    ``on_shard`` is called with each shard as soon as its file is complete. With
+    ``max_shard_rows``, each shard holds twice the rows of the one before, up to that.
     """
     folder.mkdir(parents=True, exist_ok=True)
     shards: list[ShardInfo] = []
@@ -116,7 +118,7 @@ def stage_batches(
     rows = nbytes = first_row = 0
 
     def close() -> None:
-        nonlocal writer, rows, nbytes, first_row
+        nonlocal writer, rows, nbytes, first_row, shard_rows
         if writer is None:
             return
         writer.close()
@@ -126,6 +128,8 @@ def stage_batches(
             on_shard(info)
         first_row += rows
         writer, rows, nbytes = None, 0, 0
+        if max_shard_rows is not None:
+            shard_rows = max(shard_rows, min(max_shard_rows, shard_rows * 2))
 
     for batch in batches:
         if batch.num_rows == 0:

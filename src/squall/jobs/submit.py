@@ -62,7 +62,15 @@ def size_shards(
     """
     default = _shard_rows(job_spec, batch_rows, has_files)
     if rows is None:
-        return default, workers, "input size unknown before staging: default shard size"
+        ceiling = growing_shards(job_spec, has_files, rows, default)
+        if ceiling is None:
+            return default, workers, "input size unknown before staging: default shard size"
+        return (
+            default,
+            workers,
+            f"input size unknown before staging: shards from {default:,} rows, each twice "
+            f"the one before, up to {ceiling:,}",
+        )
     if job_spec.shard_rows:
         shard, why = default, "shard_rows as given"
     else:
@@ -76,6 +84,18 @@ def size_shards(
     if used < workers:
         why += f"; {shards} shard(s) need only {used} of the {workers} workers asked for"
     return shard, used, why
+
+
+def growing_shards(job_spec: JobSpec, has_files: bool, rows: int | None, first: int) -> int | None:
+    """The largest shard when shards grow as they are staged, or None for shards of one size.
+
+    A tabular input of unknown size (a query) starts with small shards, so the workers
+    start soon, and doubles them up to ``MAX_SHARD_ROWS``: a large result is not cut into
+    thousands of small shards, each costing a part file, a commit and round trips.
+    """
+    if rows is not None or has_files or job_spec.shard_rows or first >= MAX_SHARD_ROWS:
+        return None
+    return MAX_SHARD_ROWS
 
 
 def known_rows(X: Any) -> int | None:
@@ -201,12 +221,9 @@ def submit_batch(
     if checker is None:
         _clear_output(session, job_id, plan, output_spec)
     try:
+        input_rows = known_rows(X)
         shard_rows, workers, why = size_shards(
-            job_spec,
-            plan.max_batch_rows,
-            bool(plan.file_columns),
-            known_rows(X),
-            plan.num_workers,
+            job_spec, plan.max_batch_rows, bool(plan.file_columns), input_rows, plan.num_workers
         )
         if workers != plan.num_workers:
             plan.num_workers = workers
@@ -238,7 +255,14 @@ def submit_batch(
             )
         else:
             staged = stage_batches(
-                batches, schema, scratch / "input", shard_rows, on_shard=on_shard
+                batches,
+                schema,
+                scratch / "input",
+                shard_rows,
+                on_shard=on_shard,
+                max_shard_rows=growing_shards(
+                    job_spec, bool(plan.file_columns), input_rows, shard_rows
+                ),
             )
         if not staged:  # an empty input still writes one part, with every column
             staged = [empty_shard(scratch / "input", schema)]

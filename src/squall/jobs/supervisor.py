@@ -119,6 +119,15 @@ class Supervisor:
 
                 committed = PartSink(out_dir).committed(r["shard"])
             if not committed:
+                if r["status"] == st.DONE:
+                    path = self._staged_file(r["shard"])
+                    if path is not None and not path.exists():
+                        raise JobEnded(
+                            st.FAILED,
+                            f"shard {r['shard']}'s part is gone from the output "
+                            f"{self.plan.output_location} and its staged input was removed "
+                            "when it was committed: run the job again",
+                        )
                 r["error_rows"] = 0
                 self.queue.append(r["shard"])
         while self.queue and self.idle:
@@ -172,6 +181,23 @@ class Supervisor:
             ShardTask(shard, parse_shard_ref(info["path"]), info["attempts"], info["first_row"]),
         )
 
+    def _staged_file(self, shard: int) -> Path | None:
+        """The file of the shard's staged rows (None when it references its input in place)."""
+        path = Path(self.shards[shard]["path"])
+        staged = Path(self.plan.scratch_dir) / "input"
+        if path.parent != staged or not path.name.startswith("shard-"):
+            return None
+        return path
+
+    def _drop_input(self, shard: int) -> None:
+        """A committed shard's staged rows are never read again: delete them at once, so
+        a large job's staged input does not pile up on disk (nor wait to be written back
+        there, slowing every write on the machine) until the job ends."""
+        path = self._staged_file(shard)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
     def _shard_span(self, shard: int) -> str:
         info = self.shards[shard]
         first = info["first_row"]
@@ -199,6 +225,7 @@ class Supervisor:
             )
             del self.shard_rows[ev.shard]
             self.shard_errors.pop(ev.shard, None)
+            self._drop_input(ev.shard)
             self._flush_progress(force=True)
             kept = " (part committed by an earlier attempt, kept)" if ev.kept else ""
             failed = f", {errors} failed" if errors else ""
