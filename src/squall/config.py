@@ -81,8 +81,8 @@ class Settings:
     worker_stop_grace_s: float = 3.0
     # Bytes of files (column_handling) a worker may hold read ahead of its model ...
     file_fetch_bytes: int = 128 * 1024 * 1024
-    # ... and the threads that read them.
-    file_fetch_threads: int = 16
+    # ... and the threads that read them; None: chosen per run (see batch/files/fetch.py).
+    file_fetch_threads: int | None = None
     # Fault injection for tests and drills (SQUALL_FAULT_KILL_WORKER): a comma-separated list
     # of SHARD:ATTEMPT:POINT. The worker running that attempt of that shard SIGKILLs itself
     # at POINT: N = after N batches of the shard are written (before the commit when N is
@@ -109,7 +109,11 @@ def settings() -> Settings:
         supervisor_start_timeout_s=_env_float("SQUALL_SUPERVISOR_START_TIMEOUT", 60.0),
         worker_stop_grace_s=_env_float("SQUALL_WORKER_STOP_GRACE", 3.0),
         file_fetch_bytes=_env_positive_int("SQUALL_FILE_FETCH_BYTES", 128 * 1024 * 1024),
-        file_fetch_threads=_env_positive_int("SQUALL_FILE_FETCH_THREADS", 16),
+        file_fetch_threads=(
+            _env_positive_int("SQUALL_FILE_FETCH_THREADS", 1)
+            if os.environ.get("SQUALL_FILE_FETCH_THREADS", "").strip()
+            else None
+        ),
         fault_kill_worker=os.environ.get("SQUALL_FAULT_KILL_WORKER", ""),
         warm_pool_idle_s=_env_float("SQUALL_WARM_POOL_IDLE", 600.0),
         log_level=os.environ.get("SQUALL_LOG_LEVEL", "INFO").strip().upper() or "INFO",

@@ -167,3 +167,21 @@ def test_closing_early_stops_the_fetch_threads(session, files):
     while fetch_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert fetch_threads() == []
+
+
+def test_fetch_threads_suit_where_the_files_are_and_what_is_done_with_them(
+    session, files, s3, monkeypatch
+):
+    session.create_stage("far", url="s3://squall-test/far", storage_options=s3.storage_options())
+    raw = {"P": ["full_stage_path", "raw_bytes"]}
+    decoded = {"P": ["full_stage_path", "image", {"image_mode": "RGB", "image_size": None}]}
+    # on this machine's disk: reading and decoding are CPU work, one thread per core plus one
+    assert FileFetcher(session.stages, decoded, cores=1).run_threads(files) == 2
+    assert FileFetcher(session.stages, raw, cores=3).run_threads(files) == 4
+    # a file on a remote stage: each read waits on the network, so many at once
+    far = [*files[:2], "@far/x.png"]
+    assert FileFetcher(session.stages, decoded, cores=1).run_threads(far) == 16
+    # as set, whatever the files
+    monkeypatch.setenv("SQUALL_FILE_FETCH_THREADS", "3")
+    assert FileFetcher(session.stages, decoded, cores=1).run_threads(far) == 3
+    assert FileFetcher(session.stages, raw, threads=5).run_threads(files) == 5

@@ -162,6 +162,7 @@ class ShardRunner:
                 plan.file_columns,
                 row_column=plan.row_column,
                 keep_going=self.keep_going,
+                cores=resources.threads if resources is not None else None,
             )
 
     def batches(

@@ -24,6 +24,8 @@ IMAGE_MODES = {"RGB": 3, "RGBA": 4, "L": 1}
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Pillow format names by a file's first three bytes
+_FORMATS = {_PNG_SIGNATURE[:3]: ["PNG"], b"\xff\xd8\xff": ["JPEG"]}
 
 
 def _pillow() -> Any:
@@ -87,10 +89,10 @@ class ImageDecoder:
         return width * height * self.channels
 
     def decode(self, data: bytes) -> Any:
-        import numpy as np
-
         image_module = _pillow()
-        with image_module.open(io.BytesIO(data)) as img:
+        # The format named from the file's signature: Pillow then tries no other reader.
+        formats = _FORMATS.get(data[:3])
+        with image_module.open(io.BytesIO(data), formats=formats) as img:
             if self.size is not None:
                 height, width = self.size
                 if img.format == "JPEG":
@@ -101,7 +103,14 @@ class ImageDecoder:
             else:
                 img = img.convert(self.mode) if img.mode != self.mode else img
                 img.load()
-            array = np.asarray(img, dtype=np.uint8)
-        if array.ndim == 2:
-            array = array[:, :, None]
-        return array
+            return _pixels(img)
+
+
+def _pixels(img: Any) -> Any:
+    """An 8-bit image's pixels as a read-only ``H x W x C`` array (as ``np.asarray`` gives
+    them, at less than half its cost on a small image)."""
+    import numpy as np
+
+    width, height = img.size
+    channels = IMAGE_MODES[img.mode]
+    return np.frombuffer(img.tobytes(), dtype=np.uint8).reshape(height, width, channels)

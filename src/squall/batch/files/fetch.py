@@ -38,7 +38,12 @@ __all__ = ["ByteBudget", "FileFailure", "FileFetcher", "first_failure"]
 
 # Batches whose files are fetched ahead of the one the model is on.
 _LOOKAHEAD_BATCHES = 2
-_FILES_PER_TASK = 16  # at most, per task of the fetch threads
+# Fetch threads when the settings leave it open. Files on a remote stage (S3) cost a round
+# trip each, so many are read at once. Files on this machine's disks cost CPU, not waiting
+# (reading them from the page cache, decoding them): more threads than the worker's cores
+# only contend with each other and with the model. On 2 cores, 2 workers with 2 threads
+# each ran the 20,000-image benchmark 13% (decoded) and 14% (bytes) faster than with 16.
+_REMOTE_THREADS = 16
 
 
 class _Closed(Exception):
@@ -210,6 +215,7 @@ class FileFetcher:
         threads: int | None = None,
         row_column: str | None = None,
         keep_going: bool = False,
+        cores: int | None = None,
     ) -> None:
         from squall.config import settings
 
@@ -226,11 +232,36 @@ class FileFetcher:
         #: A column of the batches holding each row's input row number (rows reordered).
         self.row_column = row_column
         self.bytes_in_flight = bytes_in_flight or cfg.file_fetch_bytes
+        #: Threads per run; None: chosen from the first batch's files (see ``run_threads``).
         self.threads = threads or cfg.file_fetch_threads
+        #: The cores this worker may use, for the decoding threads (None: the machine's).
+        self.cores = cores
         #: The most bytes of file contents held at once, over every run so far.
         self.peak_bytes = 0
         #: Files read so far (including those read ahead).
         self.files_read = 0
+
+    def run_threads(self, paths: Iterable[Any]) -> int:
+        """Threads reading files for a run whose first files are ``paths``.
+
+        As set, else: many when a file is on a remote stage (each read waits on the
+        network); on this machine's disks, the worker's cores plus one.
+        """
+        if self.threads:
+            return self.threads
+        seen: set[str] = set()
+        for path in paths:
+            key = str(path).split("/", 1)[0]
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                stage, _rel = self.stages.resolve(str(path))
+            except Exception:
+                continue  # the row fails when its file is read
+            if not str(stage.url).startswith("file:"):
+                return _REMOTE_THREADS
+        return (self.cores or os.cpu_count() or 1) + 1
 
     def resolve(
         self, batches: Iterable[pa.RecordBatch], first_row: int = 0
@@ -259,7 +290,8 @@ class _Run:
         self.cond = threading.Condition()
         self.waiting_for = -1
         self.budget = ByteBudget(fetcher.bytes_in_flight, on_wait=self._wake_consumer)
-        self.pool = ThreadPoolExecutor(fetcher.threads, thread_name_prefix="squall-fetch")
+        self.pool: ThreadPoolExecutor | None = None  # started with the first batch's files
+        self.threads = 1
         self.source = iter(batches)
         self.ahead: deque[_Pending] = deque()
         self.next_row = first_row
@@ -267,7 +299,8 @@ class _Run:
 
     def close(self) -> None:
         self.budget.close()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
         self.fetcher.peak_bytes = max(self.fetcher.peak_bytes, self.budget.peak)
 
     # -- reading ahead --------------------------------------------------------------------
@@ -295,12 +328,20 @@ class _Run:
                     self.tickets += 1
                     pending.items[column][row] = item
                     queued.append(item)
-            # Runs of files per task, in ticket order: one task per file cost the consumer
-            # (which submits them) more than the reading; a batch still spreads over every
-            # thread. Tasks start in the order submitted, so tickets are taken in order.
-            step = max(1, min(_FILES_PER_TASK, len(queued) // self.fetcher.threads))
-            for start in range(0, len(queued), step):
-                self.pool.submit(self._fetch_run, queued[start : start + step])
+            # One task per thread, each taking every n-th file: one task per file cost the
+            # consumer (which submits them) more than the reading. Tickets are granted in
+            # order, so interleaved tasks each wait only for the grant of the file before
+            # theirs, not for its read: with runs of consecutive files, a task waited until
+            # the one before had read (and decoded) nearly all of its run. Tasks start in
+            # the order submitted and a batch has no more tasks than threads, so a ticket
+            # never waits for a task that cannot start.
+            if queued and self.pool is None:
+                self.threads = self.fetcher.run_threads(item.path for item in queued)
+                self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="squall-fetch")
+            tasks = min(self.threads, len(queued))
+            for k in range(tasks):
+                assert self.pool is not None
+                self.pool.submit(self._fetch_run, queued[k::tasks])
             self.ahead.append(pending)
 
     def _fetch_run(self, items: list[_Item]) -> None:
