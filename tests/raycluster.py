@@ -78,8 +78,15 @@ def need_ray() -> None:
         pytest.skip("Ray is not installed (the 'ray' extra)")
 
 
-def _node_ports() -> dict[str, int]:
-    """Free loopback ports for one node's processes, by their ``RayParams`` names."""
+_WORKER_PORTS = 200  # the span of a node's worker ports
+
+
+def _node_ports(avoid: tuple[int, ...] = ()) -> dict[str, int]:
+    """Free loopback ports for one node's processes, by their ``RayParams`` names.
+
+    None of them (nor ``avoid``) falls in the node's range of worker ports: Ray refuses to
+    start a node whose ports overlap.
+    """
     names = (
         "node_manager_port",
         "object_manager_port",
@@ -87,11 +94,18 @@ def _node_ports() -> dict[str, int]:
         "metrics_agent_port",
         "metrics_export_port",
         "runtime_env_agent_port",
-        "min_worker_port",
     )
-    ports = dict(zip(names, _free_ports(len(names)), strict=True))
-    ports["max_worker_port"] = ports["min_worker_port"] + 200
-    return ports
+    for _ in range(100):
+        low = _free_ports(1)[0]
+        high = low + _WORKER_PORTS
+        if high > 65535 or any(low <= p <= high for p in avoid):
+            continue
+        found = [p for p in _free_ports(len(names) + 8) if not low <= p <= high]
+        if len(found) >= len(names):
+            ports = dict(zip(names, found, strict=False))
+            ports["min_worker_port"], ports["max_worker_port"] = low, high
+            return ports
+    raise RuntimeError("no free loopback ports for a test Ray node")
 
 
 # `ray start` flags of RayParams' port fields.
@@ -139,7 +153,7 @@ def start_cluster(num_cpus: int = 2) -> RayCluster:
     need_ray()
     gcs = _free_ports(1)[0]
     temp_dir = tempfile.mkdtemp(prefix="sqray")  # short: Ray's socket paths are length-bound
-    ports = _node_ports()
+    ports = _node_ports(avoid=(gcs,))
     cmd = [
         str(Path(sys.executable).with_name("ray")),
         "start",
@@ -165,7 +179,7 @@ def start_cluster(num_cpus: int = 2) -> RayCluster:
 def add_node(cluster: RayCluster, num_cpus: int = 1) -> int:
     """Another node of ``cluster`` on this machine (a second raylet, its own node id); its
     pid, for :func:`stop_node`."""
-    ports = _node_ports()
+    ports = _node_ports(avoid=(int(cluster.address.rpartition(":")[2]),))
     params = {"node_ip_address": "127.0.0.1", "num_cpus": num_cpus, "num_gpus": 0, **ports}
     count = len(list(Path(cluster.temp_dir).glob("node-*.log")))
     cmd = [sys.executable, "-c", _NODE, cluster.address, json.dumps(params)]

@@ -155,11 +155,39 @@ def _missing(pool: str, nodes: list[dict[str, float]], needs: dict[str, float]) 
     return f"compute pool {pool!r} has no node with the resources one worker asks for: {what}"
 
 
+# The pool's alive nodes and their resources, printed as JSON. Read from the cluster's GCS
+# directly when the address names it (host:port): no driver joins the cluster, which
+# answers in about a second instead of several; anything else, or any trouble on that
+# way, goes through ray.init.
 _PROBE = """
 import json, sys
-import ray
-ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
-print(json.dumps([dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]))
+
+address = sys.argv[1]
+
+
+def from_gcs():
+    from ray._raylet import GcsClient
+    from ray.core.generated import gcs_pb2
+
+    alive = gcs_pb2.GcsNodeInfo.GcsNodeState.Value("ALIVE")
+    info = GcsClient(address=address).get_all_node_info(timeout=10)
+    return [dict(n.resources_total) for n in info.values() if n.state == alive]
+
+
+def from_driver():
+    import ray
+
+    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+
+
+nodes = None
+if "://" not in address and address != "auto":
+    try:
+        nodes = from_gcs()
+    except Exception:
+        nodes = None
+print(json.dumps(nodes if nodes else from_driver()))
 """
 
 

@@ -259,7 +259,8 @@ class FileFetcher:
                 stage, _rel = self.stages.resolve(str(path))
             except Exception:
                 continue  # the row fails when its file is read
-            if not str(stage.url).startswith("file:"):
+            # files shipped with the shard (a Ray worker's) are in memory: no URL
+            if not str(getattr(stage, "url", "file:")).startswith("file:"):
                 return _REMOTE_THREADS
         return (self.cores or os.cpu_count() or 1) + 1
 
