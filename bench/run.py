@@ -181,6 +181,10 @@ def ratios(summary: dict[str, Any]) -> dict[str, float]:
         s = summary.get(label)
         return s["wall_s"]["median"] if s and "wall_s" in s else None
 
+    def e2e(label: str) -> float | None:
+        s = summary.get(label)
+        return s["e2e_s"]["median"] if s and "e2e_s" in s else None
+
     out: dict[str, float] = {}
     for squall, peer in [
         ("T-squall-stage", "T-limit-stream"),
@@ -205,6 +209,10 @@ def ratios(summary: dict[str, Any]) -> dict[str, float]:
         ("F-squall", "F-ray-manifest"),
     ]:
         ws, wp = wall(squall), wall(peer)
+        if squall.startswith("T-squall-ray") and peer == "T-squall-stage":
+            # A pool is a running cluster: starting and stopping one is not the pool's cost,
+            # so both sides are run_batch -> DONE.
+            ws, wp = e2e(squall), e2e(peer)
         if ws and wp:
             out[f"{squall}/{peer}"] = wp / ws  # rows/s ratio = inverse time ratio
     fr = [v for k, v in out.items() if k.startswith("F-squall/F-ray")]
