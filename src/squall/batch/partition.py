@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from squall.batch.staging import _SHARD_BYTES, STAGE_BATCH_ROWS, ShardInfo
+from squall.batch.staging import _SHARD_BYTES, STAGE_BATCH_ROWS, ShardInfo, shard_file_name
 from squall.errors import InvalidSpecError
 from squall.sqltext import quote_identifier, quote_literal
 
@@ -229,7 +229,7 @@ class _ShardFiles:
 
     def write(self, batch: pa.RecordBatch) -> None:
         if self.writer is None:
-            self.path = str(self.folder / f"shard-{len(self.shards):06d}.arrow")
+            self.path = str(self.folder / shard_file_name(len(self.shards)))
             self.writer = pa.ipc.new_file(self.path, self.schema)
         self.writer.write_batch(batch)
         self.rows += batch.num_rows

@@ -141,7 +141,7 @@ def stage_batches(
         offset = 0
         while offset < batch.num_rows:
             if writer is None:
-                path = str(folder / f"shard-{len(shards):06d}.arrow")
+                path = str(folder / shard_file_name(len(shards)))
                 meta = {**(schema.metadata or {}), FIRST_ROW_KEY: str(first_row).encode()}
                 writer = pa.ipc.new_file(path, schema.with_metadata(meta))
             take = min(batch.num_rows - offset, shard_rows - rows)
@@ -159,7 +159,7 @@ def stage_batches(
 def empty_shard(folder: Path, schema: pa.Schema) -> ShardInfo:
     """A shard of no rows, for an empty input: its job still writes one (empty) part."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "shard-000000.arrow"
+    path = folder / shard_file_name(0)
     with pa.ipc.new_file(str(path), schema) as writer:
         writer.write_table(schema.empty_table())
     return ShardInfo(0, str(path), 0, 0)
@@ -172,10 +172,25 @@ def shard_first_row(path: str) -> int:
     return int(meta.get(FIRST_ROW_KEY, b"0"))
 
 
+def shard_file_name(shard: int) -> str:
+    return f"shard-{shard:06d}.arrow"
+
+
+def _is_shard_file(name: str) -> bool:
+    return name.startswith("shard-") and name.endswith(".arrow")
+
+
+def staged_file(folder: Path, path: str) -> Path | None:
+    """``path`` when it is a file of staged rows in ``folder`` (a job's staged input), else
+    None (a shard that references its input where it lies)."""
+    found = Path(path)
+    return found if found.parent == folder and _is_shard_file(found.name) else None
+
+
 def remove_shards(folder: Path) -> None:
     """Delete a job's staged input (after it is DONE)."""
     if not folder.is_dir():
         return
     for entry in os.scandir(folder):
-        if entry.name.startswith("shard-") and entry.name.endswith(".arrow"):
+        if _is_shard_file(entry.name):
             os.unlink(entry.path)

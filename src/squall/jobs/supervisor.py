@@ -183,11 +183,9 @@ class Supervisor:
 
     def _staged_file(self, shard: int) -> Path | None:
         """The file of the shard's staged rows (None when it references its input in place)."""
-        path = Path(self.shards[shard]["path"])
-        staged = Path(self.plan.scratch_dir) / "input"
-        if path.parent != staged or not path.name.startswith("shard-"):
-            return None
-        return path
+        from squall.batch.staging import staged_file
+
+        return staged_file(Path(self.plan.scratch_dir) / "input", self.shards[shard]["path"])
 
     def _drop_input(self, shard: int) -> None:
         """A committed shard's staged rows are never read again: delete them at once, so

@@ -336,14 +336,19 @@ class _Run:
             # the one before had read (and decoded) nearly all of its run. Tasks start in
             # the order submitted and a batch has no more tasks than threads, so a ticket
             # never waits for a task that cannot start.
-            if queued and self.pool is None:
-                self.threads = self.fetcher.run_threads(item.path for item in queued)
-                self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="squall-fetch")
-            tasks = min(self.threads, len(queued))
-            for k in range(tasks):
-                assert self.pool is not None
-                self.pool.submit(self._fetch_run, queued[k::tasks])
+            if queued:
+                pool = self._pool(queued)
+                tasks = min(self.threads, len(queued))
+                for k in range(tasks):
+                    pool.submit(self._fetch_run, queued[k::tasks])
             self.ahead.append(pending)
+
+    def _pool(self, first: list[_Item]) -> ThreadPoolExecutor:
+        """The run's threads, started for its first files (their stages set how many)."""
+        if self.pool is None:
+            self.threads = self.fetcher.run_threads(item.path for item in first)
+            self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="squall-fetch")
+        return self.pool
 
     def _fetch_run(self, items: list[_Item]) -> None:
         for item in items:
