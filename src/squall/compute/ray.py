@@ -228,7 +228,10 @@ class RayWorker:
             plan_json = self._detach(job_id, worker, plan_json, model_tar)
             home = ""
         args = (worker, home, job_id, plan_json, threads)
-        threading.Thread(target=self._run, args=args, name="squall-worker", daemon=True).start()
+        self._loop = threading.Thread(
+            target=self._run, args=args, name="squall-worker", daemon=True
+        )
+        self._loop.start()
 
     def _detach(self, job_id: str, worker: str, plan_json: str, model_tar: bytes) -> str:
         """No shared file system: the model unpacked, input and output in a local folder."""
@@ -350,9 +353,20 @@ class RayWorker:
             events.append(self._events.get(timeout=timeout))
             while True:
                 events.append(self._events.get_nowait())
+        return events, self._take_lines()
+
+    def finish(self, timeout: float) -> list[str]:
+        """End the worker loop (after the task it runs, waiting at most ``timeout``
+        seconds) and return the log lines not collected yet. Waits for the loop itself, not
+        for its last event: a ``next_events`` call still in flight may take that."""
+        self._tasks.put(None)
+        self._loop.join(timeout)
+        return self._take_lines()
+
+    def _take_lines(self) -> list[str]:
         with self._lock:
             lines, self._lines = self._lines, []
-        return events, lines
+        return lines
 
 
 def _forbid_opening(folder: str) -> None:
@@ -565,18 +579,18 @@ class RayExecutor(Executor):
 
     def shutdown(self, grace: float = 3.0) -> None:
         ray = self.ray
-        ends = []
-        for actor in self._actors.values():
-            with contextlib.suppress(Exception):
-                actor.submit.remote(None)
-            ends.append(actor.next_events.remote(grace))
-        # The last log lines, then every actor ended; its resources are free once Ray sees it.
+        ends = {worker: actor.finish.remote(grace) for worker, actor in self._actors.items()}
+        # The last log lines (those of the polls still in flight first, in the order they
+        # were logged), then every actor ended; its resources are free once Ray sees it.
         with contextlib.suppress(Exception):
-            done, _ = ray.wait(ends, num_returns=len(ends), timeout=grace + 1)
-            for worker, ref in zip(list(self._actors), ends, strict=True):
-                if ref in done:
+            waited = [*self._polls, *ends.values()]
+            done, _ = ray.wait(waited, num_returns=len(waited), timeout=grace + 1)
+            lines = [(w, ref) for ref, w in self._polls.items()] + list(ends.items())
+            for worker, ref in lines:
+                if ref in done and worker in self._actors:
                     with contextlib.suppress(Exception):
-                        self._write_log(worker, ray.get(ref)[1])
+                        got = ray.get(ref)
+                        self._write_log(worker, got[1] if isinstance(got, tuple) else got)
         actors = list(self._actors.values())
         for worker in list(self._actors):
             self._forget(worker)
