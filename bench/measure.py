@@ -105,6 +105,9 @@ def run_one(
     """
     shutil.rmtree(outdir, ignore_errors=True)
     os.makedirs(outdir)
+    # Every run starts with nothing left to write back: otherwise one pipeline's dirty
+    # pages (and the output just removed) are flushed during the next one's timed run.
+    os.sync()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
     # As installed: an installed package's modules are compiled once (pip does it), so a
     # shell that turns bytecode caching off would charge every process start for compiling.
