@@ -12,6 +12,8 @@ Prints one line ``RESULT {json}`` with the times measured inside the process. Pi
                   started by the pipeline before the timed call; workers see the workspace
   T-squall-ray-ship  the same without a shared file system: shards, model and parts through
                   Ray's object store
+  T-squall-ray-warm  T-squall-ray on a pool with warm workers (keep_warm_s): a 1-row job
+                  on the same pool (not timed) leaves them warm before the timed call
   T-ray           ray.data read_parquet -> map_batches (task pool, one task per core) -> write_parquet
   F-limit         read, Pillow decode, colour model, one forked process per core
   F-squall        run_batch over list_stage_files("@bench/images/"), RAW_BYTES file column
@@ -392,9 +394,13 @@ def _settle(
         before = now
 
 
-def run_t_squall_ray(a: argparse.Namespace, timings: dict[str, Any], shared_fs: bool) -> int:
+def run_t_squall_ray(
+    a: argparse.Namespace, timings: dict[str, Any], shared_fs: bool, warm: bool = False
+) -> int:
     """T-squall-stage on a Ray pool of this machine; the cluster starts before the timed
-    call (run_batch -> first batch is measured on a running cluster) and stops after."""
+    call (run_batch -> first batch is measured on a running cluster) and stops after.
+    ``warm``: the pool keeps its workers, and a 1-row job before the timed call leaves
+    them waiting for it."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from tests.raycluster import start_cluster, stop_cluster
 
@@ -408,9 +414,18 @@ def run_t_squall_ray(a: argparse.Namespace, timings: dict[str, Any], shared_fs: 
     timings["ray_settle_s"] = time.time() - t
     try:
         a.session.drop_compute_pool("bench-ray", missing_ok=True)
-        a.session.create_compute_pool("bench-ray", address=cluster.address, shared_fs=shared_fs)
-        X = a.session.read.parquet(tabular_stage_path(a.rows))
+        a.session.create_compute_pool(
+            "bench-ray",
+            address=cluster.address,
+            shared_fs=shared_fs,
+            keep_warm_s=600 if warm else 0,
+        )
         job = {"function_name": "predict_proba"}
+        if warm:
+            t = time.time()
+            _squall_job(a, {}, TAB_MODEL, _one_row(a), job=dict(job), compute_pool="bench-ray")
+            timings["warmup_job_s"] = time.time() - t
+        X = a.session.read.parquet(tabular_stage_path(a.rows))
         return _squall_job(a, timings, TAB_MODEL, X, job=job, compute_pool="bench-ray")
     finally:
         t = time.time()
@@ -433,12 +448,15 @@ def run_f_squall(a: argparse.Namespace, timings: dict[str, Any], decoded: bool =
     return _squall_job(a, timings, model, X, input_spec=spec)
 
 
-def run_s_1row(a: argparse.Namespace, timings: dict[str, Any]) -> int:
+def _one_row(a: argparse.Namespace) -> Any:
     import pyarrow.parquet as pq
 
     first = tabular_files(tabular_dir(a.data, a.rows))[0]
-    X = pq.ParquetFile(first).read_row_group(0).slice(0, 1).to_pandas()
-    return _squall_job(a, timings, TAB_MODEL, X, job={"function_name": "predict_proba"})
+    return pq.ParquetFile(first).read_row_group(0).slice(0, 1).to_pandas()
+
+
+def run_s_1row(a: argparse.Namespace, timings: dict[str, Any]) -> int:
+    return _squall_job(a, timings, TAB_MODEL, _one_row(a), job={"function_name": "predict_proba"})
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -483,8 +501,9 @@ def main() -> None:
         rows = run_t_squall(a, timings, sql=False)
     elif a.name == "T-squall-sql":
         rows = run_t_squall(a, timings, sql=True)
-    elif a.name in ("T-squall-ray", "T-squall-ray-ship"):
-        rows = run_t_squall_ray(a, timings, shared_fs=a.name == "T-squall-ray")
+    elif a.name in ("T-squall-ray", "T-squall-ray-ship", "T-squall-ray-warm"):
+        shared_fs = a.name != "T-squall-ray-ship"
+        rows = run_t_squall_ray(a, timings, shared_fs, warm=a.name == "T-squall-ray-warm")
     elif a.name == "T-ray":
         run_t_ray(a, timings)
     elif a.name == "F-limit":

@@ -46,8 +46,10 @@ TARGETS = {
     "T-squall-sql/T-ray": (">=", 5.0),
     "T-squall-ray/T-ray": (">=", 3.0),
     "T-squall-ray/T-squall-stage": (">=", 0.7),
+    "T-squall-ray-warm/T-squall-stage": (">=", 0.7),
     "T-squall-ray-ship/T-squall-stage": (">=", 0.7),
     "run_batch -> first batch inferred, Ray pool (s)": ("<=", 3.0),
+    "run_batch -> first batch inferred, Ray pool, warm workers (s)": ("<=", 3.0),
     "F-squall/F-ray (best)": (">=", 4.0),
     "run_batch -> first batch inferred, 1-row job (s)": ("<=", 1.0),
     "1-row job end to end (s)": ("<=", 2.5),
@@ -59,7 +61,7 @@ TARGETS = {
 
 def plan(a: argparse.Namespace) -> list[tuple[str, str, int, str]]:
     """(label, pipeline, rows, family) in the order each round runs them."""
-    ray = [] if a.no_ray else ["T-ray", "T-squall-ray", "T-squall-ray-ship"]
+    ray = [] if a.no_ray else ["T-ray", "T-squall-ray", "T-squall-ray-warm", "T-squall-ray-ship"]
     daft = [] if a.no_daft else ["T-daft"]
     tab = ["T-limit", "T-limit-stream", "T-copy", "T-squall-stage", "T-squall-sql", *daft, *ray]
     out = [(n, n, a.rows, "T") for n in tab]
@@ -203,6 +205,7 @@ def ratios(summary: dict[str, Any]) -> dict[str, float]:
         ("T-squall-ray", "T-ray"),
         ("T-squall-ray-ship", "T-ray"),
         ("T-squall-ray", "T-squall-stage"),
+        ("T-squall-ray-warm", "T-squall-stage"),
         ("T-squall-ray-ship", "T-squall-stage"),
         ("F-squall", "F-limit"),
         ("F-squall", "F-ray"),
@@ -218,9 +221,10 @@ def ratios(summary: dict[str, Any]) -> dict[str, float]:
     fr = [v for k, v in out.items() if k.startswith("F-squall/F-ray")]
     if fr:
         out["F-squall/F-ray (best)"] = min(fr)
-    ray_first = summary.get("T-squall-ray", {}).get("first_batch_s")
-    if ray_first:
-        out["run_batch -> first batch inferred, Ray pool (s)"] = ray_first["median"]
+    for label, how in [("T-squall-ray", ""), ("T-squall-ray-warm", ", warm workers")]:
+        ray_first = summary.get(label, {}).get("first_batch_s")
+        if ray_first:
+            out[f"run_batch -> first batch inferred, Ray pool{how} (s)"] = ray_first["median"]
     for label, how in [("S-1row", ""), ("S-1row-cold", ", no warm pool")]:
         one = summary.get(label, {})
         if "first_batch_s" in one:

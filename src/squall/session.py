@@ -102,6 +102,7 @@ class Session:
         address: str = "auto",
         *,
         shared_fs: bool = False,
+        keep_warm_s: float = 0.0,
         exists_ok: bool = False,
     ) -> Any:
         """Record a compute pool: where ``run_batch(compute_pool=name)`` runs its workers.
@@ -111,11 +112,20 @@ class Session:
         contacted here; ``run_batch`` checks the pool before a job starts. ``shared_fs=True``:
         the cluster's nodes see this workspace's folder at the same path (workers read and
         write there directly); by default data travels through Ray's object store.
+        ``keep_warm_s``: a job's workers stay up this many seconds after it, holding their
+        resources, and the pool's next job with the same resources starts on them, its
+        libraries already imported (0, the default: workers end with their job).
         """
         from squall.catalog.pools import create_pool
 
         return create_pool(
-            self.catalog, name, engine, address, shared_fs=shared_fs, exists_ok=exists_ok
+            self.catalog,
+            name,
+            engine,
+            address,
+            shared_fs=shared_fs,
+            keep_warm_s=keep_warm_s,
+            exists_ok=exists_ok,
         )
 
     def list_compute_pools(self) -> list[Any]:

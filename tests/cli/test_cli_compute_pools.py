@@ -29,6 +29,23 @@ def test_compute_pool_commands(session: squall.Session, capsys) -> None:  # type
     code, out, _ = _run(capsys, "--home", home, "compute-pool", "drop", "gpu")
     assert code == 0
     assert [p.name for p in session.list_compute_pools()] == ["local"]
+    code, out, _ = _run(
+        capsys, "--home", home, "compute-pool", "create", "nfs", "--address", "head:6379",
+        "--shared-fs", "--keep-warm", "600",
+    )  # fmt: skip
+    assert code == 0
+    code, out, _ = _run(capsys, "--home", home, "compute-pool", "ls", "--json")
+    nfs = json.loads(out)[1]
+    assert (nfs["name"], nfs["shared_fs"], nfs["keep_warm_s"]) == ("nfs", True, 600.0)
+
+
+@pytest.mark.parametrize("bad", [-1, "soon", float("nan"), float("inf")])
+def test_keep_warm_must_be_seconds(session: squall.Session, bad: object) -> None:
+    from squall.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=rf"keep_warm_s {bad!r}"):
+        session.create_compute_pool("warm", address="head:6379", keep_warm_s=bad)  # type: ignore[arg-type]
+    assert [p.name for p in session.list_compute_pools()] == ["local"]
 
 
 def test_warm_pool_is_named_so_and_the_old_word_still_works(capsys) -> None:  # type: ignore[no-untyped-def]

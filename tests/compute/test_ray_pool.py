@@ -92,7 +92,7 @@ def test_a_job_on_a_ray_pool_gives_exact_output_and_frees_the_cluster(
     # The actors' pids are on record, as local workers' are: those their logs name (an
     # actor still starting when the last shard was done may have been ended unrecorded).
     pids = job.info()["worker_pids"]
-    ready = {int(p) for p in re.findall(r"ready \(pid (\d+)\)", logs)}
+    ready = _ready_pids(logs)
     assert pids and set(pids) <= ready and job.pids()[1:] == pids
     poll(lambda: _all_free(ray_cluster.address), 60, "the cluster's CPUs free again")
     poll(lambda: not alive(pids), 60, "the actors' processes gone")
@@ -181,20 +181,54 @@ def test_pools_live_in_the_catalog(session: squall.Session) -> None:
     assert [p.name for p in squall.connect(session.home).list_compute_pools()] == ["local"]
 
 
+def _ready_pids(logs: str) -> set[int]:
+    return {int(p) for p in re.findall(r"ready \(pid (\d+)\)", logs)}
+
+
+def test_a_warm_pool_serves_the_next_job_with_the_same_workers_then_frees_them(
+    session: squall.Session, sleepy, ray_cluster: RayCluster
+) -> None:
+    session.create_compute_pool("cluster", address=ray_cluster.address, keep_warm_s=20)
+    first = _run(sleepy, 40, "@results/warm1/", num_workers=1)
+    assert first.wait(timeout=180) == "DONE", first.get_logs()
+    second = _run(sleepy, 60, "@results/warm2/", num_workers=1)
+    assert second.wait(timeout=180) == "DONE", second.get_logs()
+    assert _output(session, "@results/warm1/") == [float(x) * 10 for x in range(40)]
+    assert _output(session, "@results/warm2/") == [float(x) * 10 for x in range(60)]
+    # One process served both jobs (the second found it idle and claimed it)...
+    pids = _ready_pids(first.get_logs())
+    assert len(pids) == 1 and _ready_pids(second.get_logs()) == pids, second.get_logs()
+    assert "warm worker" in second.get_logs()
+    # ... and it holds its CPU only while warm: idle for keep_warm_s, it ends.
+    poll(lambda: _all_free(ray_cluster.address), 120, "the cluster's CPUs free again")
+    poll(lambda: not alive(list(pids)), 60, "the warm worker's process gone")
+
+
+@pytest.mark.parametrize("keep_warm_s", [0, 5], ids=["cold", "warm"])
 def test_a_supervisor_killed_mid_job_takes_its_actors_and_resume_finishes(
-    session: squall.Session, sleepy, pool: str, ray_cluster: RayCluster
+    session: squall.Session,
+    sleepy,
+    ray_cluster: RayCluster,
+    monkeypatch: pytest.MonkeyPatch,
+    keep_warm_s: float,
 ) -> None:
     import signal
 
+    # A warm worker outlives its supervisor by design; serving a job nobody calls about
+    # any more, it ends after its lease.
+    monkeypatch.setenv("SQUALL_RAY_WARM_LEASE_S", "3")
+    session.create_compute_pool("cluster", address=ray_cluster.address, keep_warm_s=keep_warm_s)
     job = _run(sleepy, 80, "@results/resume/", seconds=0.3)
     poll(lambda: job.progress.shards_done >= 1, 180, "a committed shard")
     os.kill(job.info()["supervisor_pid"], signal.SIGKILL)
     poll(lambda: job.status == "INTERNAL_ERROR", 60, "INTERNAL_ERROR")
     # The dead supervisor's actors went with it: the cluster's CPUs are free again.
     poll(lambda: _all_free(ray_cluster.address), 60, "the cluster's CPUs free again")
+    monkeypatch.delenv("SQUALL_RAY_WARM_LEASE_S")
     job.resume()
     assert job.wait(timeout=180) == "DONE", job.get_logs()
     assert _output(session, "@results/resume/") == [float(x) * 10 for x in range(80)]
+    poll(lambda: _all_free(ray_cluster.address), 60, "the cluster's CPUs free again")
 
 
 def _alive_nodes(address: str) -> int:

@@ -59,12 +59,15 @@ def create_pool(
     address: str = "auto",
     *,
     shared_fs: bool = False,
+    keep_warm_s: float = 0.0,
     options: dict[str, Any] | None = None,
     exists_ok: bool = False,
 ) -> ComputePool:
     """Record a compute pool; ``address`` is the engine's (``ray://host:10001``, ``host:6379``,
     ``auto``). ``shared_fs``: its workers see the workspace folder at the same path (they
     read input and write output there directly); otherwise data travels through Ray.
+    ``keep_warm_s``: how long a job's workers stay up after it, holding their resources,
+    for the pool's next job (0: they end with their job).
     Nothing is contacted here: ``run_batch`` checks the pool before a job starts."""
     key = _key(name)
     if key == LOCAL:
@@ -76,7 +79,18 @@ def create_pool(
         )
     if not isinstance(address, str) or not address.strip():
         raise InvalidArgumentError(f"invalid compute pool address {address!r}")
+    try:
+        keep = float(keep_warm_s)
+    except (TypeError, ValueError):
+        keep = -1.0
+    if not keep >= 0 or keep == float("inf"):
+        raise InvalidArgumentError(
+            f"invalid keep_warm_s {keep_warm_s!r}: give the seconds workers wait for the "
+            "pool's next job (0: they end with their job)"
+        )
     options = {**(options or {}), "shared_fs": bool(shared_fs)}
+    if keep:
+        options["keep_warm_s"] = keep
     pool = ComputePool(key, engine, address.strip(), options, time.time())
     with catalog.connect() as con:
         found = con.execute("SELECT 1 FROM compute_pools WHERE name = ?", (key,)).fetchone()

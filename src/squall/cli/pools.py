@@ -33,6 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     x.add_argument("name")
     x.add_argument("--engine", default="ray")
     x.add_argument("--address", default="auto", help="ray://HOST:10001, HOST:6379 or auto")
+    x.add_argument(
+        "--shared-fs",
+        action="store_true",
+        help="the cluster's nodes see this workspace's folder at the same path",
+    )
+    x.add_argument(
+        "--keep-warm",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="workers stay up this long after a job, holding their resources, for the next",
+    )
     x = c_sub.add_parser("drop", help="forget a compute pool")
     x.add_argument("name")
     c.set_defaults(func=cmd_compute_pool)
@@ -44,7 +56,13 @@ def cmd_compute_pool(args: argparse.Namespace) -> int:
 
     s = _session(args)
     if args.action == "create":
-        pool = s.create_compute_pool(args.name, args.engine, args.address)
+        pool = s.create_compute_pool(
+            args.name,
+            args.engine,
+            args.address,
+            shared_fs=args.shared_fs,
+            keep_warm_s=args.keep_warm,
+        )
         print(f"compute pool {pool.name} created ({pool.engine} at {pool.address})")
         return 0
     if args.action == "drop":
@@ -52,13 +70,19 @@ def cmd_compute_pool(args: argparse.Namespace) -> int:
         print(f"compute pool {args.name.lower()} dropped")
         return 0
     rows = [
-        {"name": p.name, "engine": p.engine, "address": p.address or "this machine"}
+        {
+            "name": p.name,
+            "engine": p.engine,
+            "address": p.address or "this machine",
+            "shared_fs": bool(p.options.get("shared_fs", p.engine == "local")),
+            "keep_warm_s": float(p.options.get("keep_warm_s", 0.0)),
+        }
         for p in s.list_compute_pools()
     ]
     if args.json:
         print_json(rows)
     else:
-        print_table(rows, ["name", "engine", "address"])
+        print_table(rows, ["name", "engine", "address", "shared_fs", "keep_warm_s"])
     return 0
 
 

@@ -86,6 +86,7 @@ class ExecutorContext:
     pool: str = "local"  # the compute pool's name, for messages
     address: str = ""  # the pool's address, for an engine that runs elsewhere (Ray)
     shared_fs: bool = True  # whether workers see the workspace folder (see compute/ray.py)
+    keep_warm_s: float = 0.0  # how long workers wait for the pool's next job (compute/ray.py)
 
 
 class Executor(ABC):

@@ -18,6 +18,7 @@ so workers need not see the workspace's log folder.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,7 +41,14 @@ __all__ = ["RayExecutor", "RayWorker", "cluster_nodes", "connect"]
 log = logging.getLogger("squall.worker")
 
 # Environment variables a worker actor inherits from its supervisor (logging, faults).
-_PASSED_ENV = ("SQUALL_LOG_LEVEL", "SQUALL_FAULT_KILL_WORKER", "SQUALL_TEST_WORKER_AUDIT")
+_PASSED_ENV = (
+    "SQUALL_LOG_LEVEL",
+    "SQUALL_FAULT_KILL_WORKER",
+    "SQUALL_TEST_WORKER_AUDIT",
+    "SQUALL_RAY_WARM_LEASE_S",
+)
+# Warm workers are detached actors named "<pool's prefix><resources' digest>/<id>" here.
+_WARM_NAMESPACE = "squall-warm"
 
 
 def _connect_timeout() -> float:
@@ -193,7 +202,13 @@ print(json.dumps(nodes if nodes else from_driver()))
 
 class RayWorker:
     """A worker actor: the worker loop in a thread, fed by ``submit``, read by
-    ``next_events``. Created with ``ray.remote`` by the executor."""
+    ``next_events``. Created with ``ray.remote`` by the executor.
+
+    ``keep_s`` > 0 makes it a warm worker of its pool: after ``finish`` it waits, idle and
+    with the libraries its jobs imported still loaded, for ``begin`` to hand it the pool's
+    next job, and ends itself once idle for ``keep_s`` seconds. While it serves a job it
+    ends itself if nothing has called it for ``_lease_s()`` (its supervisor is gone).
+    """
 
     def __init__(
         self,
@@ -203,10 +218,10 @@ class RayWorker:
         plan_json: str,
         threads: int,
         model_tar: bytes | None = None,
+        keep_s: float = 0.0,
     ) -> None:
         import platform
 
-        self.worker = worker
         self.node = platform.node()
         with contextlib.suppress(Exception):
             import ray
@@ -214,16 +229,37 @@ class RayWorker:
             ip = ray.util.get_node_ip_address() or self.node
             # The node's id tells apart nodes that share an address (several on one machine).
             self.node = f"{ip}/{ray.get_runtime_context().get_node_id()[:8]}"
-        self._tasks: queue.Queue[ShardTask | None] = queue.Queue()
-        self._events: queue.Queue[Event] = queue.Queue()
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._install_log()
-        self._local: str | None = None
-        self._files: ShippedFiles | None = None
         audit = os.environ.get("SQUALL_TEST_WORKER_AUDIT")
         if audit:
             _forbid_opening(audit)
+        self._keep_s = keep_s
+        self._job = ""  # the job served now; "" when idle
+        self._seen = time.monotonic()  # the last call from the job's supervisor, or idle since
+        self.begin(worker, home, job_id, plan_json, threads, model_tar)
+        if keep_s > 0:
+            threading.Thread(target=self._watch, name="squall-warm", daemon=True).start()
+
+    def begin(
+        self,
+        worker: str,
+        home: str,
+        job_id: str,
+        plan_json: str,
+        threads: int,
+        model_tar: bytes | None = None,
+    ) -> bool:
+        """Serve a job as its worker ``worker``; False if this actor serves one already."""
+        with self._lock:
+            if self._job:
+                return False
+            self._job, self._seen, self._lines = job_id, time.monotonic(), []
+        self._tasks: queue.Queue[ShardTask | None] = queue.Queue()
+        self._events: queue.Queue[Event] = queue.Queue()
+        self._local: str | None = None
+        self._files: ShippedFiles | None = None
         if model_tar is not None:
             plan_json = self._detach(job_id, worker, plan_json, model_tar)
             home = ""
@@ -232,6 +268,39 @@ class RayWorker:
             target=self._run, args=args, name="squall-worker", daemon=True
         )
         self._loop.start()
+        return True
+
+    def _watch(self) -> None:
+        """A warm worker's end: idle too long, or serving a job nobody calls about."""
+        lease = _lease_s()
+        while True:
+            time.sleep(0.5)
+            with self._lock:
+                quiet = time.monotonic() - self._seen
+                job = self._job
+            if (job and quiet > lease) or (not job and quiet > self._keep_s):
+                why = f"no call about job {job} for {quiet:.0f} s" if job else "idle"
+                log.info("warm worker (pid %s) on node %s ends: %s", os.getpid(), self.node, why)
+                self._end()
+                return
+
+    def _end(self) -> None:
+        """End this actor as an intended exit (Ray logs no failure), or else its process."""
+        try:
+            import ray
+
+            ray.get_runtime_context().current_actor.quit.remote()
+        except Exception:
+            os._exit(0)
+
+    def quit(self) -> None:
+        import ray
+
+        ray.actor.exit_actor()
+
+    def _touch(self) -> None:
+        with self._lock:
+            self._seen = time.monotonic()
 
     def _detach(self, job_id: str, worker: str, plan_json: str, model_tar: bytes) -> str:
         """No shared file system: the model unpacked, input and output in a local folder."""
@@ -299,12 +368,22 @@ class RayWorker:
     def where(self) -> tuple[str, int]:
         return self.node, os.getpid()
 
+    def retire(self) -> bool:
+        """End this warm worker now if it is idle (the pool's jobs ask for other resources
+        and its own would hold theirs); True if it ends."""
+        with self._lock:
+            if self._job:
+                return False
+        self._end()
+        return True
+
     def submit(
         self,
         task: ShardTask | None,
         data: bytes | None = None,
         files: dict[str, bytes | BaseException] | None = None,
     ) -> None:
+        self._touch()
         if task is not None:
             log.info("shard %s, attempt %s, on node %s", task.shard, task.attempt, self.node)
         if task is not None and data is not None and self._local is not None:
@@ -326,6 +405,7 @@ class RayWorker:
         from squall.batch.output import part_name
 
         assert self._local is not None
+        self._touch()
         path = os.path.join(self._local, "out", part_name(shard))
         try:
             with open(path, "rb") as fh:
@@ -340,14 +420,19 @@ class RayWorker:
             self._files.drop(f"shard-{shard}-")
         return data
 
-    def __del__(self) -> None:
+    def _drop_local(self) -> None:
         local = getattr(self, "_local", None)
         if isinstance(local, str):
             import shutil
 
             shutil.rmtree(local, ignore_errors=True)
+        self._local = None
+
+    def __del__(self) -> None:
+        self._drop_local()
 
     def next_events(self, timeout: float) -> tuple[list[Event], list[str]]:
+        self._touch()
         events: list[Event] = []
         with contextlib.suppress(queue.Empty):
             events.append(self._events.get(timeout=timeout))
@@ -359,14 +444,29 @@ class RayWorker:
         """End the worker loop (after the task it runs, waiting at most ``timeout``
         seconds) and return the log lines not collected yet. Waits for the loop itself, not
         for its last event: a ``next_events`` call still in flight may take that."""
+        self._touch()
         self._tasks.put(None)
         self._loop.join(timeout)
-        return self._take_lines()
+        lines = self._take_lines()
+        if self._keep_s > 0:
+            if self._loop.is_alive():  # still in a shard: not fit for the next job
+                self._end()
+                return lines
+            self._drop_local()
+            with self._lock:
+                self._job, self._seen = "", time.monotonic()
+        return lines
 
     def _take_lines(self) -> list[str]:
         with self._lock:
             lines, self._lines = self._lines, []
         return lines
+
+
+def _lease_s() -> float:
+    """How long a warm worker serving a job waits for a call before it takes the job's
+    supervisor for dead and ends (``SQUALL_RAY_WARM_LEASE_S``, 60 s)."""
+    return float(os.environ.get("SQUALL_RAY_WARM_LEASE_S", "60"))
 
 
 def _forbid_opening(folder: str) -> None:
@@ -410,7 +510,17 @@ class RayExecutor(Executor):
             options["scheduling_strategy"] = "SPREAD"
         if env:
             options["runtime_env"] = {"env_vars": env}
-        self._actor_class = self.ray.remote(RayWorker).options(**options)
+        self._options = options
+        self._actor_class = self.ray.remote(RayWorker)
+        self._keep_s = context.keep_warm_s
+        self._warm: set[str] = set()  # this job's workers that stay warm after it
+        self._candidates: list[str] | None = None  # idle warm workers' names, to try
+        if self._keep_s > 0:
+            digest = hashlib.sha256(json.dumps([options, _version()], default=str).encode())
+            pool = hashlib.sha256(f"{context.pool}@{context.address}".encode()).hexdigest()
+            self._warm_pool = f"{pool[:12]}/"
+            self._warm_prefix = f"{self._warm_pool}{digest.hexdigest()[:12]}/"
+            self._retire_others()
         self._model: Any = None  # the packed model in the object store (no shared FS)
         self._sink: Any = None
         self._stages: Any = None  # the workspace's stages, to read the files rows name
@@ -468,11 +578,54 @@ class RayExecutor(Executor):
         self._count += 1
         threads = max(1, math.ceil(self._needs["CPU"]))
         ctx = self.context
-        actor = self._actor_class.remote(
-            worker, ctx.home, ctx.job_id, ctx.plan_json, threads, self._model
-        )
+        args = (worker, ctx.home, ctx.job_id, ctx.plan_json, threads, self._model)
+        if self._keep_s <= 0:
+            self._actors[worker] = self._actor_class.options(**self._options).remote(*args)
+            return worker
+        actor = self._claim_warm(args)
+        if actor is None:
+            name = f"{self._warm_prefix}{uuid.uuid4().hex[:12]}"
+            warm = {"name": name, "namespace": _WARM_NAMESPACE, "lifetime": "detached"}
+            actor = self._actor_class.options(**self._options, **warm).remote(
+                *args, keep_s=self._keep_s
+            )
         self._actors[worker] = actor
+        self._warm.add(worker)
         return worker
+
+    def _warm_names(self, prefix: str) -> list[str]:
+        with contextlib.suppress(Exception):
+            named = self.ray.util.list_named_actors(all_namespaces=True)
+            return sorted(
+                a["name"]
+                for a in named
+                if a["namespace"] == _WARM_NAMESPACE and a["name"].startswith(prefix)
+            )
+        return []
+
+    def _claim_warm(self, args: tuple[Any, ...]) -> Any:
+        """An idle warm worker of this pool with this job's resources, now serving the
+        job; None when there is none."""
+        if self._candidates is None:
+            self._candidates = self._warm_names(self._warm_prefix)
+        while self._candidates:
+            name = self._candidates.pop(0)
+            try:
+                actor = self.ray.get_actor(name, namespace=_WARM_NAMESPACE)
+                if self.ray.get(actor.begin.remote(*args), timeout=10):
+                    log.info("worker %s: warm worker %s", args[0], name)
+                    return actor
+            except Exception:  # ended meanwhile, or busy with a job of its own
+                continue
+        return None
+
+    def _retire_others(self) -> None:
+        """Warm workers of this pool that ask for other resources hold what this job's
+        workers may need: those that are idle end now."""
+        for name in self._warm_names(self._warm_pool):
+            if not name.startswith(self._warm_prefix):
+                with contextlib.suppress(Exception):
+                    self.ray.get_actor(name, namespace=_WARM_NAMESPACE).retire.remote()
 
     def submit(self, worker: str, task: ShardTask) -> None:
         actor = self._actors.get(worker)
@@ -579,22 +732,34 @@ class RayExecutor(Executor):
 
     def shutdown(self, grace: float = 3.0) -> None:
         ray = self.ray
-        ends = {worker: actor.finish.remote(grace) for worker, actor in self._actors.items()}
+        ends = {actor.finish.remote(grace): worker for worker, actor in self._actors.items()}
+        finished: set[str] = set()  # those whose loop ended in time
         # The last log lines (those of the polls still in flight first, in the order they
         # were logged), then every actor ended; its resources are free once Ray sees it.
         with contextlib.suppress(Exception):
-            waited = [*self._polls, *ends.values()]
+            waited = [*self._polls, *ends]
             done, _ = ray.wait(waited, num_returns=len(waited), timeout=grace + 1)
-            lines = [(w, ref) for ref, w in self._polls.items()] + list(ends.items())
-            for worker, ref in lines:
+            for ref, worker in [*self._polls.items(), *ends.items()]:
                 if ref in done and worker in self._actors:
                     with contextlib.suppress(Exception):
                         got = ray.get(ref)
                         self._write_log(worker, got[1] if isinstance(got, tuple) else got)
+                        if ref in ends:
+                            finished.add(worker)
+        # Warm workers that finished wait for the pool's next job; every other actor ends.
+        self._polls.clear()
+        for worker in self._warm & finished:
+            self._actors.pop(worker, None)
         actors = list(self._actors.values())
         for worker in list(self._actors):
             self._forget(worker)
         self._await_gone(actors)
+
+
+def _version() -> str:
+    from squall import __version__
+
+    return str(__version__)
 
 
 def _now() -> str:

@@ -34,8 +34,17 @@ def pool_context(
     pool = get_pool(catalog, plan.compute_pool)
     home = str(Path(catalog.path).parent)
     shared_fs = bool(pool.options.get("shared_fs", True))
+    keep_warm_s = float(pool.options.get("keep_warm_s", 0.0))
     context = ExecutorContext(
-        home, job_id, log_dir, plan_json, model_kind(plan), pool.name, pool.address, shared_fs
+        home,
+        job_id,
+        log_dir,
+        plan_json,
+        model_kind(plan),
+        pool.name,
+        pool.address,
+        shared_fs,
+        keep_warm_s,
     )
     return pool.engine, context
 
