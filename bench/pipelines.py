@@ -12,8 +12,8 @@ Prints one line ``RESULT {json}`` with the times measured inside the process. Pi
                   started by the pipeline before the timed call; workers see the workspace
   T-squall-ray-ship  the same without a shared file system: shards, model and parts through
                   Ray's object store
-  T-squall-ray-warm  T-squall-ray on a pool with warm workers (keep_warm_s): a 1-row job
-                  on the same pool (not timed) leaves them warm before the timed call
+  T-squall-ray-warm  T-squall-ray on a pool with warm workers (keep_warm_s): a job of one
+                  row per worker on the same pool (not timed) leaves them warm before the timed call
   T-ray           ray.data read_parquet -> map_batches (task pool, one task per core) -> write_parquet
   F-limit         read, Pillow decode, colour model, one forked process per core
   F-squall        run_batch over list_stage_files("@bench/images/"), RAW_BYTES file column
@@ -399,7 +399,7 @@ def run_t_squall_ray(
 ) -> int:
     """T-squall-stage on a Ray pool of this machine; the cluster starts before the timed
     call (run_batch -> first batch is measured on a running cluster) and stops after.
-    ``warm``: the pool keeps its workers, and a 1-row job before the timed call leaves
+    ``warm``: the pool keeps its workers, and a small job before the timed call leaves
     them waiting for it."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from tests.raycluster import start_cluster, stop_cluster
@@ -422,8 +422,11 @@ def run_t_squall_ray(
         )
         job = {"function_name": "predict_proba"}
         if warm:
+            # One shard per worker, so that every worker the timed job starts is warm.
             t = time.time()
-            _squall_job(a, {}, TAB_MODEL, _one_row(a), job=dict(job), compute_pool="bench-ray")
+            X = _rows(a, _cores())
+            warmup = {**job, "shard_rows": 1}
+            _squall_job(a, {}, TAB_MODEL, X, job=warmup, compute_pool="bench-ray")
             timings["warmup_job_s"] = time.time() - t
         X = a.session.read.parquet(tabular_stage_path(a.rows))
         return _squall_job(a, timings, TAB_MODEL, X, job=job, compute_pool="bench-ray")
@@ -448,15 +451,15 @@ def run_f_squall(a: argparse.Namespace, timings: dict[str, Any], decoded: bool =
     return _squall_job(a, timings, model, X, input_spec=spec)
 
 
-def _one_row(a: argparse.Namespace) -> Any:
+def _rows(a: argparse.Namespace, count: int) -> Any:
     import pyarrow.parquet as pq
 
     first = tabular_files(tabular_dir(a.data, a.rows))[0]
-    return pq.ParquetFile(first).read_row_group(0).slice(0, 1).to_pandas()
+    return pq.ParquetFile(first).read_row_group(0).slice(0, count).to_pandas()
 
 
 def run_s_1row(a: argparse.Namespace, timings: dict[str, Any]) -> int:
-    return _squall_job(a, timings, TAB_MODEL, _one_row(a), job={"function_name": "predict_proba"})
+    return _squall_job(a, timings, TAB_MODEL, _rows(a, 1), job={"function_name": "predict_proba"})
 
 
 # --- entry point ------------------------------------------------------------------------------
