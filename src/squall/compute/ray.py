@@ -210,16 +210,8 @@ class RayWorker:
     ends itself if nothing has called it for ``_lease_s()`` (its supervisor is gone).
     """
 
-    def __init__(
-        self,
-        worker: str,
-        home: str,
-        job_id: str,
-        plan_json: str,
-        threads: int,
-        model_tar: bytes | None = None,
-        keep_s: float = 0.0,
-    ) -> None:
+    def __init__(self, *job: Any, keep_s: float = 0.0) -> None:
+        """Start serving ``job`` (``begin``'s arguments) at once."""
         import platform
 
         self.node = platform.node()
@@ -238,7 +230,7 @@ class RayWorker:
         self._keep_s = keep_s
         self._job = ""  # the job served now; "" when idle
         self._seen = time.monotonic()  # the last call from the job's supervisor, or idle since
-        self.begin(worker, home, job_id, plan_json, threads, model_tar)
+        self.begin(*job)
         if keep_s > 0:
             threading.Thread(target=self._watch, name="squall-warm", daemon=True).start()
 
