@@ -104,7 +104,11 @@ class RayWorker:
                 return
 
     def _end(self) -> None:
-        """End this actor as an intended exit (Ray logs no failure), or else its process."""
+        """End this actor as an intended exit (Ray logs no failure); its process, if that
+        has not ended it within seconds."""
+        fallback = threading.Timer(10.0, os._exit, (0,))
+        fallback.daemon = True
+        fallback.start()
         try:
             import ray
 
