@@ -455,13 +455,15 @@ class RayExecutor(Executor):
         with contextlib.suppress(Exception):
             waited = [*self._polls, *ends]
             done, _ = ray.wait(waited, num_returns=len(waited), timeout=grace + 1)
-            for ref, worker in [*self._polls.items(), *ends.items()]:
+            for ref, worker in self._polls.items():  # (events, lines); no event matters now
                 if ref in done and worker in self._actors:
                     with contextlib.suppress(Exception):
-                        got = ray.get(ref)
-                        self._write_log(worker, got[1] if isinstance(got, tuple) else got)
-                        if ref in ends:
-                            finished.add(worker)
+                        self._write_log(worker, ray.get(ref)[1])
+            for ref, worker in ends.items():  # lines
+                if ref in done:
+                    with contextlib.suppress(Exception):
+                        self._write_log(worker, ray.get(ref))
+                        finished.add(worker)
         # Warm workers that finished wait for the pool's next job; every other actor ends.
         self._polls.clear()
         for worker in self._warm & finished:
